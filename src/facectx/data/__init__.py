@@ -1,0 +1,1 @@
+"""Prepared-face datasets, manifests and the Lightning data module."""
