@@ -1,0 +1,68 @@
+"""Loss terms as small pure functions on tensors. No weights are applied here.
+
+Each returns a scalar (mean over the batch) unless stated. ``weight`` arguments are optional
+(B, 1, H, W) masks in [0, 1] that restrict a pixel loss to a region (e.g. pixels that came from
+inside the source photo); the mean is then taken over the weighted pixels only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _weighted_mean(x: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return x.mean()
+    w = weight.expand_as(x)
+    return (x * w).sum() / w.sum().clamp_min(1.0)
+
+
+def pixel_l1(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error (paper eq. 1)."""
+    return _weighted_mean((pred - target).abs(), weight)
+
+
+def pixel_l2(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean squared error (the paper's l2 ablation)."""
+    return _weighted_mean((pred - target).square(), weight)
+
+
+PIXEL_LOSSES = {"l1": pixel_l1, "l2": pixel_l2}
+
+
+def lsgan_generator(d_fake: Tensor, target: float = 1.0) -> Tensor:
+    """LSGAN generator term (paper eq. 3): mean (D(G(x)) - c)^2 with c = 1."""
+    return (d_fake - target).square().mean()
+
+
+def lsgan_discriminator(d_out: Tensor, target: float) -> Tensor:
+    """LSGAN discriminator term for one minibatch (all real or all fake): mean (D(x) - t)^2.
+
+    The discriminator sees real and fake images in separate minibatches; the real target is
+    smoothed (e.g. 0.9) to keep D from becoming over-confident.
+    """
+    return (d_out - target).square().mean()
+
+
+def identity_mse(feat_fake: Tensor, feat_real: Tensor) -> Tensor:
+    """Mean squared difference of identity features (paper eq. 4), averaged over batch and dims."""
+    if feat_fake.shape != feat_real.shape:
+        raise ValueError(f"identity features differ in shape: {feat_fake.shape} vs {feat_real.shape}")
+    return (feat_fake - feat_real).square().mean()
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """Squared total variation (paper eq. 5): per image the sum over pixels and channels of the
+    squared horizontal and vertical neighbour differences, then the mean over the batch.
+
+    Unnormalised by image size, as in the paper, which is why its weight is tiny (1e-6).
+    """
+    dh = (x[..., :, 1:] - x[..., :, :-1]).square().sum(dim=(1, 2, 3))
+    dv = (x[..., 1:, :] - x[..., :-1, :]).square().sum(dim=(1, 2, 3))
+    return (dh + dv).mean()
+
+
+def perceptual(lpips_net: torch.nn.Module, pred: Tensor, target: Tensor) -> Tensor:
+    """Mean LPIPS distance (paper eq. 2); ``lpips_net(a, b)`` returns one distance per image."""
+    return lpips_net(pred, target).mean()

@@ -1,0 +1,198 @@
+"""One manual-optimisation GAN training step, shared by every facectx GAN.
+
+Lightning advances ``global_step`` on every ``optimizer.step()``, so with separate G and D
+optimisers it counts two per iteration. The module therefore keeps its own ``iteration``
+counter (a buffer, saved in checkpoints) and logs against it.
+
+Subclasses implement three hooks:
+
+* ``generate(batch) -> outputs``: the generator forward (with grad);
+* ``discriminator_loss(batch, outputs) -> (loss, logs)``: outputs are detached by the base;
+* ``generator_loss(batch, outputs) -> (loss, logs)``.
+
+and ``generator_parameters()`` / ``discriminator_parameters()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; the message says which and at which iteration."""
+
+
+def _detach(outputs: Any) -> Any:
+    if isinstance(outputs, Tensor):
+        return outputs.detach()
+    if isinstance(outputs, dict):
+        return {k: _detach(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_detach(v) for v in outputs)
+    return outputs
+
+
+class GANModule(pl.LightningModule):
+    """Base class for adversarial training with manual optimisation.
+
+    Args:
+        optimizer_g: partial optimiser for the generator (Hydra ``_partial_: true``).
+        optimizer_d: partial optimiser for the discriminator(s).
+        grad_clip_g: max gradient norm for the generator, None = no clipping.
+        grad_clip_d: max gradient norm for the discriminator, None = no clipping.
+        ema_decay: keep an exponential moving average of the generator (e.g. 0.999); None = off.
+        ema_start: iteration after which the EMA starts tracking (copies weights before that).
+        nan_policy: "raise" stops with a clear error; "skip" drops the iteration and counts it.
+    """
+
+    def __init__(
+        self,
+        optimizer_g: Callable[..., torch.optim.Optimizer] | None = None,
+        optimizer_d: Callable[..., torch.optim.Optimizer] | None = None,
+        grad_clip_g: float | None = None,
+        grad_clip_d: float | None = None,
+        ema_decay: float | None = None,
+        ema_start: int = 0,
+        nan_policy: str = "raise",
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if nan_policy not in ("raise", "skip"):
+            raise ValueError(f"nan_policy must be 'raise' or 'skip', got {nan_policy!r}")
+        self._optimizer_g = optimizer_g or (lambda p: torch.optim.Adam(p, lr=1e-4))
+        self._optimizer_d = optimizer_d or (lambda p: torch.optim.Adam(p, lr=2e-4))
+        self.grad_clip_g = grad_clip_g
+        self.grad_clip_d = grad_clip_d
+        self.ema_decay = ema_decay
+        self.ema_start = ema_start
+        self.nan_policy = nan_policy
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        self.register_buffer("skipped_iterations", torch.zeros((), dtype=torch.long))
+
+    # ---- hooks for subclasses -------------------------------------------------------------
+    def generate(self, batch: dict) -> Any:
+        raise NotImplementedError
+
+    def discriminator_loss(self, batch: dict, outputs: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch: dict, outputs: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        raise NotImplementedError
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        raise NotImplementedError
+
+    @property
+    def generator_module(self) -> nn.Module:
+        """The module the EMA tracks (subclasses return their generator)."""
+        raise NotImplementedError
+
+    @property
+    def uses_discriminator(self) -> bool:
+        """False when the adversarial term is off: D is then neither run nor stepped."""
+        return True
+
+    # ---- EMA ------------------------------------------------------------------------------
+    def setup_ema(self) -> None:
+        """Call at the end of the subclass constructor, after the generator exists."""
+        if self.ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator_module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema_decay is None:
+            return
+        decay = 0.0 if int(self.iteration) < self.ema_start else self.ema_decay
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator_module.parameters()):
+            p_ema.lerp_(p.detach(), 1.0 - decay)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator_module.buffers()):
+            b_ema.copy_(b)
+
+    def inference_generator(self) -> nn.Module:
+        """The generator to use for validation and export: the EMA copy when enabled."""
+        return self.generator_ema if self.ema_decay is not None else self.generator_module
+
+    # ---- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt_g = self._optimizer_g(list(self.generator_parameters()))
+        opt_d = self._optimizer_d(list(self.discriminator_parameters()))
+        return [opt_g, opt_d]
+
+    def _check_finite(self, loss: Tensor, logs: dict[str, Tensor], what: str) -> bool:
+        if torch.isfinite(loss).all():
+            return True
+        bad = sorted(k for k, v in logs.items() if not torch.isfinite(v).all())
+        msg = (
+            f"{what} loss is not finite at iteration {int(self.iteration)} "
+            f"(terms: {', '.join(bad) or 'total'}). Lower the learning rates, enable gradient "
+            f"clipping (model.grad_clip_g / grad_clip_d), or check the input data for NaNs."
+        )
+        if self.nan_policy == "raise":
+            raise NonFiniteLossError(msg)
+        self.skipped_iterations += 1
+        self.print(f"skipping iteration: {msg}")
+        return False
+
+    def _step(self, opt, loss: Tensor, clip: float | None) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if clip is not None:
+            self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        opt.step()
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        logs: dict[str, Tensor] = {}
+
+        # 1) generator forward, with G trainable and D frozen
+        self.toggle_optimizer(opt_g)
+        outputs = self.generate(batch)
+        self.untoggle_optimizer(opt_g)
+
+        # 2) discriminator step on real and (detached) fake minibatches
+        if self.uses_discriminator:
+            self.toggle_optimizer(opt_d)
+            d_loss, d_logs = self.discriminator_loss(batch, _detach(outputs))
+            logs.update(d_logs)
+            if not self._check_finite(d_loss, d_logs, "discriminator"):
+                self.untoggle_optimizer(opt_d)
+                return
+            self._step(opt_d, d_loss, self.grad_clip_d)
+            self.untoggle_optimizer(opt_d)
+
+        # 3) generator step against the updated discriminator
+        self.toggle_optimizer(opt_g)
+        g_loss, g_logs = self.generator_loss(batch, outputs)
+        logs.update(g_logs)
+        if not self._check_finite(g_loss, g_logs, "generator"):
+            self.untoggle_optimizer(opt_g)
+            return
+        self._step(opt_g, g_loss, self.grad_clip_g)
+        self.untoggle_optimizer(opt_g)
+
+        self.iteration += 1
+        self._update_ema()
+        batch_size = self._batch_size(batch)
+        self.log_dict(
+            {f"train/{k}": v for k, v in logs.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=batch_size,
+        )
+        self.log("iteration", self.iteration.float(), on_step=True, on_epoch=False)
+
+    @staticmethod
+    def _batch_size(batch: dict) -> int:
+        for v in batch.values():
+            if isinstance(v, Tensor) and v.ndim > 0:
+                return int(v.shape[0])
+        return 1
