@@ -5,4 +5,13 @@ Importing the package is cheap: heavy submodules (torch models, Lightning, dlib)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Hallucinator", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy so that `import facectx` stays cheap (no torch import).
+    if name == "Hallucinator":
+        from facectx.inference import Hallucinator
+
+        return Hallucinator
+    raise AttributeError(f"module 'facectx' has no attribute {name!r}")

@@ -13,9 +13,11 @@ class RNGState(pl.Callback):
     """Stores python, numpy, torch (CPU and CUDA) RNG states under ``checkpoint['rng']``."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        # plain python / tensor types only, so checkpoints load with torch.load(weights_only=True)
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
         state = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available():
@@ -27,7 +29,8 @@ class RNGState(pl.Callback):
         if state is None:
             return
         random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])

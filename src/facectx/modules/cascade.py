@@ -107,3 +107,19 @@ class CascadeGAN(GANModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
         return self.hallucinate(batch)[self.sizes[-1]]
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # What facectx.Hallucinator needs to rebuild the generator without Lightning or Hydra.
+        g = self.generator
+        checkpoint["facectx"] = {
+            "kind": "cascade",
+            "version": __import__("facectx").__version__,
+            "generator": {
+                "sizes": list(g.sizes),
+                "width": float(g.width),
+                "detach_between_blocks": bool(g.detach_between_blocks),
+                "upscaler_channels": int(g.upscaler_channels),
+            },
+            "ema": self.ema_decay is not None,
+        }
