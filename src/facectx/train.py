@@ -83,8 +83,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     ckpt_cb = getattr(trainer, "checkpoint_callback", None)
     if ckpt_cb is not None:
-        summary["best_checkpoint"] = ckpt_cb.best_model_path or None
-        summary["last_checkpoint"] = getattr(ckpt_cb, "last_model_path", None) or None
+        for key, path in (
+            ("best_checkpoint", ckpt_cb.best_model_path),
+            ("last_checkpoint", getattr(ckpt_cb, "last_model_path", "")),
+        ):
+            summary[key] = path if path and Path(path).exists() else None
     if trainer.is_global_zero:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         log.info("done in %.1f s; outputs in %s", elapsed, out_dir)

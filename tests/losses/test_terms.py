@@ -57,8 +57,15 @@ def _pyr(sizes, fill):
 
 
 def test_weights_applied_once_and_logged_raw_and_weighted():
-    loss = CascadeLoss(lambda_pc=2.0, lambda_adv=0.5, lambda_id=3.0, lambda_tv=0.0,
-                       lpips=Dist(), identity=Halves(), lpips_min_size=16)
+    loss = CascadeLoss(
+        lambda_pc=2.0,
+        lambda_adv=0.5,
+        lambda_id=3.0,
+        lambda_tv=0.0,
+        lpips=Dist(),
+        identity=Halves(),
+        lpips_min_size=16,
+    )
     fake, real = _pyr((8, 16), 0.5), _pyr((8, 16), 0.0)
     d_fake = {8: torch.full((2, 1), 0.0), 16: torch.full((2, 1), 0.0)}
     total, logs = loss.generator_loss(fake, real, d_fake)
@@ -76,7 +83,7 @@ def test_switched_off_terms_and_missing_networks():
     loss = CascadeLoss(lambda_pc=1.0, lambda_id=10.0, lpips=None, identity=None, lambda_adv=0.0)
     assert loss.active_terms(128) == ["pixel", "tv"]
     assert not loss.uses_adversarial
-    total, logs = loss.generator_loss(_pyr((32,), 1.0), _pyr((32,), 0.0))
+    _, logs = loss.generator_loss(_pyr((32,), 1.0), _pyr((32,), 0.0))
     assert set(logs) == {"g32/pixel", "g32/pixel_w", "g32/tv", "g32/tv_w", "g32/total", "g/total"}
     with pytest.raises(ValueError, match="pixel"):
         CascadeLoss(pixel="l3")

@@ -63,8 +63,12 @@ class ToyGAN(GANModule):
 
 def _fit(model, steps=5):
     trainer = pl.Trainer(
-        max_steps=2 * steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_steps=2 * steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, DataLoader(Points(), batch_size=4))
     return trainer
@@ -105,7 +109,7 @@ def test_discriminator_skipped_when_adversarial_off():
 
 
 def test_nan_loss_raises_clear_error():
-    with pytest.raises(NonFiniteLossError, match="iteration 2.*grad_clip"):
+    with pytest.raises(NonFiniteLossError, match=r"iteration 2.*grad_clip"):
         _fit(ToyGAN(nan_at=2), steps=5)
 
 

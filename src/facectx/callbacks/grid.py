@@ -48,7 +48,9 @@ class ImageGrid(pl.Callback):
         self.every_n_epochs = max(1, every_n_epochs)
         self._batch: dict | None = None
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         if batch_idx == 0 and self._batch is None:
             n = self.num_images
             self._batch = {

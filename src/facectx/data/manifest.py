@@ -60,7 +60,9 @@ def read_rows(path: str | os.PathLike, key: str | None = None) -> list[dict[str,
     return list(by_key.values())
 
 
-def read_manifest(root: str | os.PathLike, split: str | Iterable[str] | None = None) -> list[dict[str, str]]:
+def read_manifest(
+    root: str | os.PathLike, split: str | Iterable[str] | None = None
+) -> list[dict[str, str]]:
     """Rows of ``ROOT/manifest.csv``, de-duplicated by id, optionally filtered by split(s)."""
     root = Path(root)
     path = root / MANIFEST

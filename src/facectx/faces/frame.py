@@ -4,7 +4,8 @@ A face is aligned with a similarity transform (rotation, uniform scale, translat
 its two eye centres onto fixed positions in a square frame of ``size`` pixels:
 
 * eye centres on the row ``eye_y * size``;
-* horizontally at ``(0.5 -/+ eye_distance / 2) * size`` (image-left eye first).
+* horizontally at ``(size - 1) / 2 -/+ eye_distance * size / 2`` (image-left eye first),
+  i.e. symmetric about the frame's mirror axis, so a flipped face stays canonical.
 
 The defaults (``eye_distance=0.27``, ``eye_y=0.43``) keep forehead, hair, ears, chin and the top
 of the neck in frame, and were chosen against LFW's deep-funnelled 150 px crops (eye distance
@@ -48,8 +49,9 @@ class CanonicalFrame:
     @property
     def eye_targets(self) -> np.ndarray:
         """(2, 2) float array: canonical (x, y) of the image-left and image-right eye centre."""
+        # pixel centres sit at integer coordinates (OpenCV), so the mirror axis is (size-1)/2
         half = 0.5 * self.eye_distance * self.size
-        cx, cy = 0.5 * self.size, self.eye_y * self.size
+        cx, cy = 0.5 * (self.size - 1), self.eye_y * self.size
         return np.array([[cx - half, cy], [cx + half, cy]], dtype=np.float64)
 
 

@@ -31,7 +31,7 @@ class FrozenNets(nn.Module):
     def get_frozen(self, name: str) -> nn.Module | None:
         return self._frozen.get(name)
 
-    def _apply(self, fn, recurse: bool = True):  # noqa: D401  (torch hook)
+    def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
         for net in self._frozen.values():
             if net is not None:

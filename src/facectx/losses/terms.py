@@ -48,7 +48,9 @@ def lsgan_discriminator(d_out: Tensor, target: float) -> Tensor:
 def identity_mse(feat_fake: Tensor, feat_real: Tensor) -> Tensor:
     """Mean squared difference of identity features (paper eq. 4), averaged over batch and dims."""
     if feat_fake.shape != feat_real.shape:
-        raise ValueError(f"identity features differ in shape: {feat_fake.shape} vs {feat_real.shape}")
+        raise ValueError(
+            f"identity features differ in shape: {feat_fake.shape} vs {feat_real.shape}"
+        )
     return (feat_fake - feat_real).square().mean()
 
 

@@ -1,0 +1,143 @@
+"""Small building blocks shared by the zoo: channel scaling, conv helpers, residual block, pyramid.
+
+Everything here is a plain ``torch.nn`` module or function; no Lightning, no global state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: Slope of the leaky ReLU used everywhere in the generator (supplement §1).
+GEN_SLOPE = 0.1
+#: Slope of the leaky ReLU used everywhere in the discriminator (paper §3.1).
+DISC_SLOPE = 0.2
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Channel count ``channels`` scaled by the width multiplier ``width``.
+
+    ``max(1, round(channels * width))`` with Python's ``round`` (halves go to the even integer),
+    so width 1.0 returns ``channels`` unchanged and no layer is ever scaled to zero channels.
+    """
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return max(1, round(channels * width))
+
+
+def conv3x3(
+    in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, bias: bool = True
+) -> nn.Conv2d:
+    """3×3 convolution with "same" padding (``padding = dilation``), so stride 1 keeps H×W and
+    stride 2 halves an even H×W exactly."""
+    return nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size=3,
+        stride=stride,
+        padding=dilation,
+        dilation=dilation,
+        bias=bias,
+    )
+
+
+def check_image(x: Tensor, name: str, channels: int = 3, size: int | None = None) -> None:
+    """Raise ``ValueError`` unless ``x`` is (B, channels, size, size) (any square size if None)."""
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f"{name}: expected (B,{channels},H,W), got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if h != w or (size is not None and h != size):
+        want = f"{size}×{size}" if size is not None else "square"
+        raise ValueError(f"{name}: expected {want} spatial size, got {h}×{w}")
+
+
+class ResidualBlock(nn.Module):
+    """Pre-shortcut residual block without normalisation (He et al. 2016 "basic block").
+
+    ``out = lrelu(x + conv2(lrelu(conv1(x))))``: two 3×3 stride-1 convolutions that keep the
+    channel count and the spatial size, a leaky ReLU after the first conv, the identity shortcut
+    added to the second conv's output, and a leaky ReLU after the sum.
+    """
+
+    def __init__(self, channels: int, slope: float = GEN_SLOPE) -> None:
+        """
+        Args:
+            channels: input = output channels of both convolutions.
+            slope: negative slope of the leaky ReLUs.
+        """
+        super().__init__()
+        self.slope = slope
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.leaky_relu(self.conv1(x), self.slope)
+        return F.leaky_relu(x + self.conv2(h), self.slope)
+
+
+def _downsample(x: Tensor, size: int) -> Tensor:
+    """Bilinear, antialiased resize of (B,C,H,W) ``x`` to size×size (identity if already there)."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _build_pyramid(
+    image: Tensor | None, masked: Tensor, mask: Tensor, sizes: Sequence[int]
+) -> dict[int, dict[str, Tensor]]:
+    """Downsample a full-resolution sample into the pyramid the cascade consumes.
+
+    Private stand-in for ``facectx.data.pyramid.build_pyramid`` (same signature) so the zoo does
+    not depend on the data package.
+
+    Args:
+        image: (B,3,S,S) ground truth in [-1, 1], or None (then no "image" key is produced).
+        masked: (B,3,S,S) masked image in [-1, 1], black (-1) where ``mask`` is 0.
+        mask: (B,1,S,S) keep-mask, 1 = known face pixel; binarised at 0.5.
+        sizes: pyramid sizes, each dividing S (e.g. (8, 16, 32, 64, 128)).
+
+    Returns:
+        ``{s: {"masked", "mask"[, "image"]}}`` at s×s. Images (the masked one too, as the data
+        pipeline does) are downsampled bilinearly with antialiasing; the mask is binarised and
+        min-pooled (a cell is 1 only if all its pixels are 1). Near the hole border the filter
+        blends the -1 fill into ``masked``; those pixels have mask 0, so paste-back ignores them.
+    """
+    check_image(masked, "masked")
+    s_full = masked.shape[-1]
+    check_image(mask, "mask", channels=1, size=s_full)
+    if image is not None:
+        check_image(image, "image", size=s_full)
+    keep = (mask > 0.5).to(masked.dtype)
+    pyramid: dict[int, dict[str, Tensor]] = {}
+    for s in sizes:
+        if s > s_full or s_full % s:
+            raise ValueError(f"pyramid size {s} does not divide the input size {s_full}")
+        k = s_full // s
+        m = keep if k == 1 else -F.max_pool2d(-keep, kernel_size=k)
+        level = {"mask": m, "masked": _downsample(masked, s)}
+        if image is not None:
+            level["image"] = _downsample(image, s)
+        pyramid[s] = level
+    return pyramid
+
+
+def he_init_(module: nn.Module, slope: float) -> None:
+    """He (Kaiming) normal init, fan-in mode, for every conv/linear weight under ``module``;
+    zero biases; batch-norm weight 1 and bias 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            nn.init.kaiming_normal_(m.weight, a=slope, mode="fan_in", nonlinearity="leaky_relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters of ``module`` (works on the meta device)."""
+    return sum(p.numel() for p in module.parameters())
