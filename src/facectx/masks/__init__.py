@@ -1,36 +1,37 @@
 """Mask generators: pure functions of (shape, landmarks, generator).
 
 All masks are keep masks: 1 = pixel given to the model, 0 = pixel to generate. See docs/masks.md.
+Names load lazily so that ``facectx.masks.hull`` (used by preparation workers) needs no torch.
 """
 
-from facectx.masks.hull import hull_mask
-from facectx.masks.irregular import IrregularMask, irregular_strokes
-from facectx.masks.kinds import (
-    CenterMask,
-    FaceHullMask,
-    FacialMask,
-    MaskKind,
-    OcularMask,
-    face_hull,
-)
-from facectx.masks.ops import apply_mask, dilate_hole, downsample_keep, feather
-from facectx.masks.sampler import MaskFn, MaskSampler, sample_batch
+from __future__ import annotations
 
-__all__ = [
-    "CenterMask",
-    "FaceHullMask",
-    "FacialMask",
-    "IrregularMask",
-    "MaskFn",
-    "MaskKind",
-    "MaskSampler",
-    "OcularMask",
-    "apply_mask",
-    "dilate_hole",
-    "downsample_keep",
-    "face_hull",
-    "feather",
-    "hull_mask",
-    "irregular_strokes",
-    "sample_batch",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "hull_mask": "facectx.masks.hull",
+    "IrregularMask": "facectx.masks.irregular",
+    "irregular_strokes": "facectx.masks.irregular",
+    "CenterMask": "facectx.masks.kinds",
+    "FaceHullMask": "facectx.masks.kinds",
+    "FacialMask": "facectx.masks.kinds",
+    "MaskKind": "facectx.masks.kinds",
+    "OcularMask": "facectx.masks.kinds",
+    "face_hull": "facectx.masks.kinds",
+    "apply_mask": "facectx.masks.ops",
+    "dilate_hole": "facectx.masks.ops",
+    "downsample_keep": "facectx.masks.ops",
+    "feather": "facectx.masks.ops",
+    "MaskFn": "facectx.masks.sampler",
+    "MaskSampler": "facectx.masks.sampler",
+    "sample_batch": "facectx.masks.sampler",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'facectx.masks' has no attribute {name!r}")

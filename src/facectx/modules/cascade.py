@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facectx.losses.cascade import CascadeLoss
 from facectx.modules.gan_base import GANModule
-
-
-def _pyramid_valid(valid: Tensor | None, sizes) -> dict[int, Tensor] | None:
-    if valid is None:
-        return None
-    return {s: valid if valid.shape[-1] == s else F.adaptive_avg_pool2d(valid, s) for s in sizes}
 
 
 def context_l1(pred: Tensor, target: Tensor, mask: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -88,7 +81,8 @@ class CascadeGAN(GANModule):
     def generator_loss(self, batch: dict, outputs: dict[int, Tensor]):
         real = {s: batch["pyramid"][s]["image"] for s in self.sizes}
         d_fake = self._disc(outputs) if self.loss.uses_adversarial else None
-        valid = _pyramid_valid(batch.get("valid"), self.sizes)
+        pyr = batch["pyramid"]
+        valid = {s: pyr[s]["valid"] for s in self.sizes if "valid" in pyr[s]} or None
         return self.loss.generator_loss(outputs, real, d_fake, valid)
 
     # ---- evaluation -----------------------------------------------------------------------
@@ -101,7 +95,7 @@ class CascadeGAN(GANModule):
         out = self.hallucinate(batch)
         top = self.sizes[-1]
         pyr = batch["pyramid"][top]
-        ctx = context_l1(out[top], pyr["image"], pyr["mask"], batch.get("valid"))
+        ctx = context_l1(out[top], pyr["image"], pyr["mask"], pyr.get("valid"))
         self.log("val/context_l1", ctx.mean(), prog_bar=True, batch_size=ctx.shape[0])
         self.log("val/l1", (out[top] - pyr["image"]).abs().mean(), batch_size=ctx.shape[0])
 

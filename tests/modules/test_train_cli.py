@@ -1,0 +1,197 @@
+"""The training entry point: every experiment composes and runs, resume is exact, checkpoints
+load into the Lightning-free Hallucinator, the CLI sweeps."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from facectx._conf import config_dir
+from facectx.train import run
+
+from .conftest import TINY, compose_train, needs_sample
+
+SMALL = [*TINY, "generator.sizes=[8,16,32]", "data.pyramid_sizes=[8,16,32]", "identity=none"]
+EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
+ABLATIONS = sorted(p.stem for p in (Path(config_dir()) / "ablation").glob("*.yaml"))
+
+
+def _dlib_available() -> bool:
+    try:
+        from facectx.pretrained import resolve
+
+        resolve("dlib-resnet")
+        return True
+    except Exception:
+        return False
+
+
+@needs_sample
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_runs_fast_dev_run(tmp_path, experiment):
+    overrides = [f"experiment={experiment}", "debug=fdr", *TINY]
+    if experiment.startswith("paper"):
+        # the paper's networks have no offline weights: prove the wiring with random ones
+        overrides += [
+            "data=sample",
+            "data.batch_size=2",
+            "identity.allow_random_init=true",
+            "lpips.allow_random_init=true",
+        ]
+    elif "identity=dlib-resnet" in experiment or not _dlib_available():
+        overrides += ["identity=none"]
+    cfg = compose_train(tmp_path, overrides)
+    summary = run(cfg)
+    assert summary["iterations"] == 1
+
+
+@needs_sample
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_every_ablation_composes(tmp_path, ablation):
+    from hydra.utils import instantiate
+
+    cfg = compose_train(tmp_path, ["experiment=quickstart", f"ablation={ablation}", *SMALL])
+    loss = instantiate(cfg.loss)
+    expected = {
+        "l2_pixel": ("pixel", "l2"),
+        "no_adv": ("adv", 0.0),
+        "no_identity": ("id", 0.0),
+        "no_lpips": ("pc", 0.0),
+    }[ablation]
+    key, value = expected
+    assert (loss.pixel if key == "pixel" else loss.weights[key]) == value
+
+
+def _losses(metrics_csv: Path) -> list[tuple[int, float]]:
+    with open(metrics_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/g/total_step")]
+    return [(int(r["step"]), float(r["train/g/total_step"])) for r in rows]
+
+
+@needs_sample
+def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
+    common = [
+        *SMALL,
+        "data.batch_size=4",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+    ]
+    straight = run(compose_train(tmp_path / "a", [*common, "trainer.max_epochs=2"]))
+    first = run(compose_train(tmp_path / "b", [*common, "trainer.max_epochs=1"]))
+    ckpt = first["last_checkpoint"]
+    assert ckpt and Path(ckpt).exists()
+    resumed = run(
+        compose_train(tmp_path / "c", [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"])
+    )
+    assert resumed["iterations"] == straight["iterations"] == 6
+    full = dict(_losses(Path(straight["output_dir"]) / "metrics.csv"))
+    second = _losses(Path(resumed["output_dir"]) / "metrics.csv")
+    assert len(second) == 3
+    for step, value in second:
+        assert value == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
+
+
+@needs_sample
+def test_checkpoint_loads_into_hallucinator_and_keeps_face_pixels(tmp_path):
+    from facectx.inference import CheckpointError, Hallucinator
+
+    summary = run(
+        compose_train(
+            tmp_path,
+            [
+                *TINY,
+                "identity=none",
+                "trainer.max_epochs=1",
+                "trainer.limit_train_batches=1",
+                "trainer.limit_val_batches=1",
+            ],
+        )
+    )
+    out_dir = Path(summary["output_dir"])
+    assert (out_dir / "metrics.csv").exists() and (out_dir / "samples" / "latest.png").exists()
+    h = Hallucinator.from_checkpoint(summary["last_checkpoint"])
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 128, 128, generator=g) * 2 - 1
+    mask = torch.zeros(2, 1, 128, 128)
+    mask[..., 40:90, 40:90] = 1
+    masked = image * mask - (1 - mask)
+    out = h(masked, mask)
+    assert out.shape == (2, 3, 128, 128)
+    inside = mask.expand_as(out) == 1
+    assert torch.equal(out[inside], masked[inside])
+    with pytest.raises(ValueError, match="canonical"):
+        h(masked[:, :, :64, :64], mask[:, :, :64, :64])
+    # wrong files: not a checkpoint, and a torch file that is not ours
+    junk = tmp_path / "junk.ckpt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"junk\.ckpt"):
+        Hallucinator.from_checkpoint(junk)
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="not a facectx cascade checkpoint"):
+        Hallucinator.from_checkpoint(other)
+
+
+def _cli(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FACECTX_ROOT": str(cwd)}
+    return subprocess.run(
+        [sys.executable, "-m", "facectx.train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_cli_prints_config_job(tmp_path):
+    res = _cli(["experiment=quickstart", "--cfg", "job"], tmp_path, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "CascadeGAN" in res.stdout and "width: 0.125" in res.stdout
+
+
+@pytest.mark.slow
+@needs_sample
+def test_cli_multirun_sweep_runs_two_jobs(tmp_path):
+    res = _cli(
+        [
+            "-m",
+            "loss.lambda_tv=0,1e-6",
+            "experiment=quickstart",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+        ],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    summaries = sorted((tmp_path / "logs" / "quickstart" / "multiruns").glob("*/*/summary.json"))
+    assert len(summaries) == 2
+
+
+@pytest.mark.slow
+@needs_sample
+def test_ddp_cpu_two_processes(tmp_path):
+    res = _cli(
+        [
+            "experiment=quickstart",
+            "trainer=ddp_cpu",
+            "identity=none",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "data.batch_size=4",
+            "~callbacks.progress_bar",
+        ],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "world_size: 2" in res.stderr or "MEMBER: 2/2" in res.stderr, res.stderr[-3000:]
+    assert len(list((tmp_path / "logs" / "quickstart").glob("*/summary.json"))) == 1
