@@ -228,7 +228,9 @@ def _read_fc(s: DlibStream) -> dict[str, Any]:
     if version == "fc_3":
         has_bias = s.bool("use_bias") and has_bias
     if weights[:2] != (num_inputs, num_outputs):
-        raise s.fail(f"fc weights {weights} do not match {num_inputs} inputs, {num_outputs} outputs")
+        raise s.fail(
+            f"fc weights {weights} do not match {num_inputs} inputs, {num_outputs} outputs"
+        )
     n_w = num_inputs * num_outputs
     if params.size != n_w + (num_outputs if has_bias else 0):
         raise s.fail(f"fc params hold {params.size} values for {num_inputs}x{num_outputs}")
@@ -302,7 +304,9 @@ def read_network(path: str | Path, kinds: list[str], expected: str) -> DlibNetwo
         try:
             data = bz2.decompress(data)
         except (OSError, EOFError) as err:
-            raise DlibFormatError(f"{path}: broken bz2 stream ({err}). Expected {expected}.") from err
+            raise DlibFormatError(
+                f"{path}: broken bz2 stream ({err}). Expected {expected}."
+            ) from err
     s = DlibStream(data, str(path), expected)
     loss_kind, *body, bottom, input_kind = kinds
     if loss_kind not in LOSS_READERS or input_kind not in INPUT_READERS:

@@ -51,7 +51,11 @@ _DAT_EXPECTED = (
 
 
 class Affine(nn.Module):
-    """Per-channel ``x * weight + bias``: dlib's ``affine`` layer, i.e. batch norm folded."""
+    """Per-channel ``x * weight + bias``: dlib's ``affine`` layer, i.e. batch norm folded.
+
+    Args:
+        channels: number of channels (one scale and one shift each).
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
