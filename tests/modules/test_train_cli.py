@@ -195,3 +195,31 @@ def test_ddp_cpu_two_processes(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "world_size: 2" in res.stderr or "MEMBER: 2/2" in res.stderr, res.stderr[-3000:]
     assert len(list((tmp_path / "logs" / "quickstart").glob("*/summary.json"))) == 1
+
+
+@needs_sample
+@pytest.mark.parametrize("logger", ["tensorboard", "wandb"])
+def test_image_grids_reach_tensorboard_and_offline_wandb(tmp_path, monkeypatch, logger):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = compose_train(
+        tmp_path,
+        [
+            *SMALL,
+            f"logger={logger}",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+        ],
+    )
+    summary = run(cfg)
+    out = Path(summary["output_dir"])
+    assert (out / "metrics.csv").exists()  # CSV always rides along
+    if logger == "tensorboard":
+        assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    else:
+        runs = list((out / "wandb").glob("offline-run-*"))
+        assert runs and list(runs[0].glob("*.wandb"))
+        # the sample grid was logged as a media file
+        assert list(runs[0].rglob("media/images/samples_*.png"))

@@ -1,0 +1,187 @@
+"""Training and inference throughput of the cascaded GAN.
+
+    python scripts/bench_train.py                        # CPU, width 1, batch 10, fp32
+    python scripts/bench_train.py --width 0.125 --batch 16
+    python scripts/bench_train.py --device cuda          # + bf16, channels_last, torch.compile
+
+Training iterations run the whole step the LightningModule runs (generator forward, D step on
+separate real and fake minibatches for all 5 blocks, G step with every loss term): L1, LSGAN,
+TV, LPIPS-AlexNet and a VGG-16 (VGG-Face fc7) identity network. Loss networks use RANDOM
+weights here (their architecture sets the cost, not their weights). Inference is the generator
+cascade alone. Achieved GFLOP/s is printed next to a plain 3x3 convolution's on the same device,
+as the yardstick for "close to the machine's conv throughput".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+import warnings
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from facectx.data.pyramid import build_pyramid
+from facectx.losses import CascadeLoss
+from facectx.modules.cascade import CascadeGAN
+from facectx.zoo import CascadeGenerator, CasiaDiscriminator
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _batch(n: int, device: torch.device, channels_last: bool) -> dict:
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(n, 3, 128, 128, generator=g) * 2 - 1
+    mask = torch.zeros(n, 1, 128, 128)
+    mask[..., 28:104, 34:94] = 1
+    masked = image * mask - (1 - mask)
+    image, mask, masked = (t.to(device) for t in (image, mask, masked))
+    if channels_last:
+        image, mask, masked = (
+            t.contiguous(memory_format=torch.channels_last) for t in (image, mask, masked)
+        )
+    return {"pyramid": build_pyramid(image, masked, mask, (8, 16, 32, 64, 128))}
+
+
+def _build(width: float, lpips: bool, identity: bool, device: torch.device) -> CascadeGAN:
+    from facectx.pretrained import load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the random-weights warning is expected here
+        lp = load("lpips-alex", allow_random_init=True, force_random_init=True) if lpips else None
+        idn = (
+            load("vggface-fc7", allow_random_init=True, force_random_init=True)
+            if identity
+            else None
+        )
+    loss = CascadeLoss(lpips=lp, identity=idn)
+    model = CascadeGAN(
+        CascadeGenerator(width=width), lambda size: CasiaDiscriminator(size, width=width), loss
+    )
+    return model.to(device)
+
+
+def _train_step(model: CascadeGAN, opts, batch: dict, autocast) -> None:
+    opt_g, opt_d = opts
+    with autocast():
+        out = model.generate(batch)
+        d_loss, _ = model.discriminator_loss(batch, {k: v.detach() for k, v in out.items()})
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    with autocast():
+        g_loss, _ = model.generator_loss(batch, out)
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+
+
+def _time(fn, iters: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / iters
+
+
+def conv_gflops(device: torch.device, dtype: torch.dtype) -> float:
+    """GFLOP/s of a plain 3x3 conv (batch 10, 256->256 channels, 32x32) on this device."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device, dtype)
+    x = torch.randn(10, 256, 32, 32, device=device, dtype=dtype)
+    flops = 2 * 10 * 256 * 256 * 9 * 32 * 32
+    with torch.no_grad():
+        dt = _time(lambda: conv(x), iters=10, warmup=3, device=device)
+    return flops / dt / 1e9
+
+
+def bench_variant(args, device, name, dtype, channels_last, compile_) -> str:
+    """One line of results for one precision / layout / compile combination."""
+    model = _build(args.width, not args.no_lpips, not args.no_identity, device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    gen = model.generator
+    if compile_:
+        model.generator = torch.compile(model.generator)
+    batch = _batch(args.batch, device, channels_last)
+
+    def autocast():
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=dtype)
+
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        gen(batch["pyramid"])
+    infer_flops = fc.get_total_flops()
+
+    def infer():
+        with torch.inference_mode(), autocast():
+            model.generator(batch["pyramid"])
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    dt_inf = _time(infer, args.iters, args.warmup, device)
+    mem_inf = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    opts = model.configure_optimizers()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    dt_train = _time(
+        lambda: _train_step(model, opts, batch, autocast), args.train_iters, args.warmup, device
+    )
+    mem_train = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    ref = conv_gflops(device, dtype)
+    line = (
+        f"{name:28s} train {args.batch / dt_train:8.2f} img/s ({dt_train * 1e3:8.1f} ms/it)"
+        f" | inference {args.batch / dt_inf:8.2f} img/s, "
+        f"{infer_flops / dt_inf / 1e9:7.1f} GFLOP/s ({infer_flops / args.batch / 1e9:.2f} "
+        f"GFLOP/img) vs plain conv {ref:7.1f} GFLOP/s"
+    )
+    if cuda:
+        line += f" | peak mem train {mem_train:.1f} GiB, inference {mem_inf:.1f} GiB"
+    return line
+
+
+def run(args: argparse.Namespace) -> None:
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"width {args.width}, batch {args.batch}"
+    )
+    variants = [("fp32", torch.float32, False, False)]
+    if device.type == "cuda":
+        variants += [
+            ("bf16", torch.bfloat16, False, False),
+            ("bf16+channels_last", torch.bfloat16, True, False),
+            ("bf16+channels_last+compile", torch.bfloat16, True, True),
+        ]
+    for variant in variants:
+        print(bench_variant(args, device, *variant), flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--batch", type=int, default=10)
+    p.add_argument("--iters", type=int, default=5, help="timed inference iterations")
+    p.add_argument("--train-iters", type=int, default=3, help="timed training iterations")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--no-lpips", action="store_true")
+    p.add_argument("--no-identity", action="store_true")
+    run(p.parse_args())
+
+
+if __name__ == "__main__":
+    main()
