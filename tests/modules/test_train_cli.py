@@ -99,6 +99,41 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
 
 
 @needs_sample
+def test_resume_mid_epoch_continues_at_the_same_batch(tmp_path):
+    """A checkpoint taken after the first batch of epoch 2 resumes with epoch 2's second batch."""
+    common = [
+        *SMALL,
+        "data.batch_size=4",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+    ]
+    straight = run(compose_train(tmp_path / "a", [*common, "trainer.max_epochs=2"]))
+    mid = [
+        "+callbacks.mid._target_=pytorch_lightning.callbacks.ModelCheckpoint",
+        f"+callbacks.mid.dirpath={tmp_path / 'mid'}",
+        "+callbacks.mid.filename=mid",
+        "+callbacks.mid.every_n_train_steps=8",  # 2 optimiser steps per iteration: iteration 4
+    ]
+    run(
+        compose_train(
+            tmp_path / "b", [*common, *mid, "trainer.max_epochs=2", "+trainer.max_steps=8"]
+        )
+    )
+    ckpt = tmp_path / "mid" / "mid.ckpt"
+    assert ckpt.exists()
+    resumed = run(
+        compose_train(tmp_path / "c", [*common, "trainer.max_epochs=2", f"ckpt_path={ckpt}"])
+    )
+    assert resumed["iterations"] == straight["iterations"] == 6
+    full = dict(_losses(Path(straight["output_dir"]) / "metrics.csv"))
+    second = _losses(Path(resumed["output_dir"]) / "metrics.csv")
+    assert [step for step, _ in second] == [4, 5]  # iterations 5 and 6 only (0-based)
+    for step, value in second:
+        assert value == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
+
+
+@needs_sample
 def test_checkpoint_loads_into_hallucinator_and_keeps_face_pixels(tmp_path):
     from facectx.inference import CheckpointError, Hallucinator
 

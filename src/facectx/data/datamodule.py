@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from facectx.data.datasets import EpochSampler, MaskFn, PreparedFaces
+from facectx.data.loader import ResumableDataLoader
 from facectx.data.manifest import ManifestError, read_manifest
 from facectx.data.pyramid import build_pyramid
 from facectx.data.transforms import holdout_generator
@@ -168,7 +169,7 @@ class FaceDataModule(pl.LightningDataModule):
 
     def _loader(self, ds: PreparedFaces, train: bool) -> DataLoader:
         sampler = EpochSampler(len(ds), shuffle=True, seed=self.seed) if train else None
-        return DataLoader(
+        return (ResumableDataLoader if train else DataLoader)(
             ds,
             batch_size=self.batch_size,
             sampler=sampler,

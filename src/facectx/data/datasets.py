@@ -266,11 +266,13 @@ class EpochSampler(Sampler):
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.epoch = 0
+        self.start = 0  # one-shot: indices of the next pass to skip (mid-epoch resume)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        start, self.start = self.start, 0
         if self.shuffle:
             order = torch.randperm(
                 self.length, generator=order_generator(self.seed, self.epoch)
@@ -278,7 +280,7 @@ class EpochSampler(Sampler):
         else:
             order = range(self.length)
         epoch = self.epoch
-        return ((epoch, i) for i in order)
+        return ((epoch, i) for i in list(order)[start:])
 
     def __len__(self) -> int:
         return self.length
