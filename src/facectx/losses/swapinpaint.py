@@ -1,0 +1,333 @@
+"""SwapInpaint's losses (paper eqs. 2–11): pure terms, and the bundle that weights them.
+
+Content inference C (eq. 4 with the multi-level reconstruction of eq. 11)::
+
+    L_C = λ_adv,C · L_gan + λ_rec,C · Σ_k mean|x̂^k − x^k| + λ_KL · KL(q(z | X̃, M) ‖ N(0, I))
+
+Generative module G (eq. 6)::
+
+    L_G = λ_adv · L_gan + λ1 · L_rec + λ2 · L_id + λ3 · L_att
+    L_rec = ½ mean_{known}(Y_sp − X̂)²       over same-person pairs only (eq. 9, M = keep mask)
+    L_id  = 1 − cos(I(Y_sp), I(R))                                        (eq. 7)
+    L_att = ½ Σ_k mean(A_k(Y_sp) − A_k(X̂))² + ½ Σ_k mean(A_k(Y) − A_k(X̂))²   (eq. 10)
+
+Norms are means over elements (as PICNet's and FaceShifter's code do), not sums, so the weights
+do not depend on the image size. ``SwapInpaintLoss`` is the only place weights are applied; every
+computed term is logged raw (``c/rec``) and weighted (``c/rec_w``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from facectx.losses import terms
+from facectx.masks.ops import downsample_keep
+
+ADV_KINDS = ("bce", "hinge", "lsgan")
+
+
+# ---- pure terms -------------------------------------------------------------------------------
+def kl_standard_normal(mu: Tensor, std: Tensor) -> Tensor:
+    """KL(N(mu, std²) ‖ N(0, 1)) per latent element, averaged over all elements (eq. 5):
+    ``mean(½(mu² + std² − 1) − log std)``. 0 exactly when mu = 0 and std = 1."""
+    if mu.shape != std.shape:
+        raise ValueError(f"kl_standard_normal: mu {tuple(mu.shape)} vs std {tuple(std.shape)}")
+    return (0.5 * (mu.square() + std.square() - 1.0) - torch.log(std)).mean()
+
+
+def downsample_image(x: Tensor, size: int) -> Tensor:
+    """Bilinear antialiased downsampling to ``size``×``size`` (identity at the same size), as
+    ``facectx.data.pyramid`` builds its levels."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def multiscale_l1(
+    outputs: Sequence[Tensor], target: Tensor, weight: Tensor | None = None
+) -> Tensor:
+    """Multi-level reconstruction (eq. 11): Σ_k mean |x̂^k − x^k|, the target downsampled to each
+    output's size. ``weight`` (B, 1, S, S), e.g. the valid-pixel mask, restricts every level to
+    the pixels it covers (min-pooled: 1 only where the whole cell is 1)."""
+    total = target.new_zeros(())
+    for out in outputs:
+        s = out.shape[-1]
+        w = None if weight is None else downsample_keep(weight, s)
+        total = total + terms.pixel_l1(out, downsample_image(target, s), w)
+    return total
+
+
+def masked_half_l2(pred: Tensor, target: Tensor, keep: Tensor, same: Tensor) -> Tensor:
+    """Eq. 9: ``½ mean over known pixels of (pred − target)²`` per image, averaged over the
+    same-person pairs (``same`` (B,) in {0, 1}); 0 when the batch has none.
+
+    ``keep`` is the (B, 1, S, S) keep mask M: X̂ equals the real image only there (its hole was
+    redrawn by C), so only there can a same-person Y_sp be asked to reproduce it.
+    """
+    same = same.to(pred.dtype).reshape(-1)
+    w = keep.expand_as(pred)
+    per_image = (
+        0.5
+        * ((pred - target).square() * w).sum(dim=(1, 2, 3))
+        / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    )
+    return (per_image * same).sum() / same.sum().clamp_min(1.0)
+
+
+def identity_cosine(feat_fake: Tensor, feat_ref: Tensor) -> Tensor:
+    """Eq. 7: mean over the batch of ``1 − cos(feat_fake, feat_ref)``."""
+    if feat_fake.shape != feat_ref.shape:
+        raise ValueError(
+            f"identity features differ in shape: {tuple(feat_fake.shape)} vs {tuple(feat_ref.shape)}"
+        )
+    return (1.0 - F.cosine_similarity(feat_fake, feat_ref, dim=1)).mean()
+
+
+def attribute_l2(att_a: Sequence[Tensor], att_b: Sequence[Tensor]) -> Tensor:
+    """Eq. 8: ``½ Σ_k mean (A_k(a) − A_k(b))²`` over the attribute levels."""
+    if len(att_a) != len(att_b):
+        raise ValueError(f"attribute_l2: {len(att_a)} vs {len(att_b)} levels")
+    total = att_a[0].new_zeros(())
+    for a, b in zip(att_a, att_b):
+        total = total + (a - b).square().mean()
+    return 0.5 * total
+
+
+def double_attribute(
+    att_swapped: Sequence[Tensor], att_output: Sequence[Tensor], att_content: Sequence[Tensor]
+) -> Tensor:
+    """Eq. 10: ``½(‖A(Y_sp) − A(X̂)‖² + ‖A(Y) − A(X̂)‖²)`` (each a level-wise mean, summed)."""
+    return attribute_l2(att_swapped, att_content) + attribute_l2(att_output, att_content)
+
+
+def _as_list(x: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    return [x] if isinstance(x, Tensor) else list(x)
+
+
+def adversarial_generator(kind: str, d_fake: Tensor | Sequence[Tensor]) -> Tensor:
+    """Generator GAN term, averaged over the discriminator's scales (and patches).
+
+    ``bce``: non-saturating form of eq. 2, ``softplus(−D(G))``; ``hinge``: ``−D(G)``;
+    ``lsgan``: ``(D(G) − 1)²``. ``d_fake`` holds raw logits.
+    """
+    outs = _as_list(d_fake)
+    if kind == "bce":
+        vals = [F.softplus(-o).mean() for o in outs]
+    elif kind == "hinge":
+        vals = [-o.mean() for o in outs]
+    elif kind == "lsgan":
+        vals = [terms.lsgan_generator(o, 1.0) for o in outs]
+    else:
+        raise ValueError(f"adversarial kind must be one of {ADV_KINDS}, got {kind!r}")
+    return torch.stack(vals).mean()
+
+
+def adversarial_discriminator(
+    kind: str, d_real: Tensor | Sequence[Tensor], d_fake: Tensor | Sequence[Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Discriminator GAN terms ``(real, fake)``, each averaged over scales and patches.
+
+    ``bce`` (eq. 2): ``softplus(−D(x))``, ``softplus(D(G))``; ``hinge``: ``relu(1 − D(x))``,
+    ``relu(1 + D(G))``; ``lsgan``: ``(D(x) − 1)²``, ``D(G)²``.
+    """
+    reals, fakes = _as_list(d_real), _as_list(d_fake)
+    if kind == "bce":
+        r = [F.softplus(-o).mean() for o in reals]
+        f = [F.softplus(o).mean() for o in fakes]
+    elif kind == "hinge":
+        r = [F.relu(1.0 - o).mean() for o in reals]
+        f = [F.relu(1.0 + o).mean() for o in fakes]
+    elif kind == "lsgan":
+        r = [terms.lsgan_discriminator(o, 1.0) for o in reals]
+        f = [terms.lsgan_discriminator(o, 0.0) for o in fakes]
+    else:
+        raise ValueError(f"adversarial kind must be one of {ADV_KINDS}, got {kind!r}")
+    return torch.stack(r).mean(), torch.stack(f).mean()
+
+
+# ---- the bundle -------------------------------------------------------------------------------
+class SwapInpaintLoss:
+    """Weights of both modules' losses, applied here and nowhere else.
+
+    The module computes the network outputs (identity features, attribute maps, discriminator
+    logits) and passes tensors in; a term whose weight is 0 should not be computed by the caller
+    (``active(part, name)`` says which are on) and is skipped here.
+
+    Args:
+        lambda_content_rec: λ_rec of C, multi-level L1 (paper: 20).
+        lambda_content_kl: λ_KL of C (paper: 20).
+        lambda_content_adv: weight of C's GAN term (paper: 1, eq. 4).
+        content_adv: GAN form for C: ``bce`` (eq. 2, non-saturating), ``hinge`` or ``lsgan``.
+        lambda_adv: weight of G's GAN term (paper: 1, eq. 6).
+        lambda_rec: λ1, same-person reconstruction of the known region (paper: 10).
+        lambda_id: λ2, identity cosine distance (paper: 5).
+        lambda_att: λ3, double attribute loss (paper: 10).
+        adv: GAN form for G (FaceShifter: ``hinge``).
+        use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
+    """
+
+    def __init__(
+        self,
+        lambda_content_rec: float = 20.0,
+        lambda_content_kl: float = 20.0,
+        lambda_content_adv: float = 1.0,
+        content_adv: str = "bce",
+        lambda_adv: float = 1.0,
+        lambda_rec: float = 10.0,
+        lambda_id: float = 5.0,
+        lambda_att: float = 10.0,
+        adv: str = "hinge",
+        use_valid_mask: bool = True,
+    ) -> None:
+        for k in (content_adv, adv):
+            if k not in ADV_KINDS:
+                raise ValueError(f"adversarial kind must be one of {ADV_KINDS}, got {k!r}")
+        self.content_adv = content_adv
+        self.adv = adv
+        self.use_valid_mask = bool(use_valid_mask)
+        self.weights = {
+            "content": {
+                "rec": float(lambda_content_rec),
+                "kl": float(lambda_content_kl),
+                "adv": float(lambda_content_adv),
+            },
+            "swap": {
+                "adv": float(lambda_adv),
+                "rec": float(lambda_rec),
+                "id": float(lambda_id),
+                "att": float(lambda_att),
+            },
+        }
+        for part, ws in self.weights.items():
+            if all(w == 0 for w in ws.values()):
+                raise ValueError(f"every {part} loss weight is 0: nothing would train")
+
+    def active(self, part: str, name: str) -> bool:
+        """Whether the term ``name`` of ``part`` ("content" or "swap") has a nonzero weight."""
+        return self.weights[part][name] != 0
+
+    def uses_discriminator(self, part: str) -> bool:
+        return self.active(part, "adv")
+
+    def describe(self) -> str:
+        """One line per part: the active terms and their weights."""
+        return "\n".join(
+            f"  {part}: " + ", ".join(f"{n}×{w:g}" for n, w in ws.items() if w)
+            for part, ws in self.weights.items()
+        )
+
+    @staticmethod
+    def _combine(
+        part_prefix: str, raw: dict[str, Tensor], weights: dict[str, float]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        total: Tensor | None = None
+        logs: dict[str, Tensor] = {}
+        for name, value in raw.items():
+            weighted = weights[name] * value
+            logs[f"{part_prefix}/{name}"] = value.detach()
+            logs[f"{part_prefix}/{name}_w"] = weighted.detach()
+            total = weighted if total is None else total + weighted
+        if total is None:
+            raise ValueError(f"{part_prefix}: no active loss term")
+        logs[f"{part_prefix}/total"] = total.detach()
+        return total, logs
+
+    # ---- content inference C --------------------------------------------------------------
+    def content_loss(
+        self,
+        scales: Sequence[Tensor],
+        target: Tensor,
+        mu: Tensor,
+        std: Tensor,
+        d_fake: Tensor | Sequence[Tensor] | None = None,
+        valid: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_C: multi-level L1 of the raw outputs, KL of the latent, GAN on X̂ (``d_fake``)."""
+        w = self.weights["content"]
+        raw: dict[str, Tensor] = {}
+        if w["rec"]:
+            raw["rec"] = multiscale_l1(scales, target, valid if self.use_valid_mask else None)
+        if w["kl"]:
+            raw["kl"] = kl_standard_normal(mu, std)
+        if w["adv"]:
+            if d_fake is None:
+                raise ValueError("content GAN term is on but no discriminator output was given")
+            raw["adv"] = adversarial_generator(self.content_adv, d_fake)
+        return self._combine("c", raw, w)
+
+    def content_discriminator_loss(
+        self, d_real: Tensor | Sequence[Tensor], d_fake: Tensor | Sequence[Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """C's discriminator: real + fake GAN terms (unweighted: D has a loss of its own)."""
+        real, fake = adversarial_discriminator(self.content_adv, d_real, d_fake)
+        total = real + fake
+        return total, {
+            "dc/real": real.detach(),
+            "dc/fake": fake.detach(),
+            "dc/total": total.detach(),
+        }
+
+    # ---- generative module G --------------------------------------------------------------
+    def swap_loss(
+        self,
+        swapped: Tensor,
+        content: Tensor,
+        keep: Tensor,
+        same: Tensor,
+        id_swapped: Tensor | None = None,
+        id_reference: Tensor | None = None,
+        att_swapped: Sequence[Tensor] | None = None,
+        att_output: Sequence[Tensor] | None = None,
+        att_content: Sequence[Tensor] | None = None,
+        d_fake: Tensor | Sequence[Tensor] | None = None,
+        valid: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """L_G from Y_sp (``swapped``), X̂ (``content``), the keep mask M, the same-person flags
+        S, I(Y_sp), I(R), A(Y_sp), A(Y), A(X̂) and D(Y_sp). ``valid`` (B, 1, S, S), when given
+        and ``use_valid_mask`` is on, also removes pixels outside the source photo from L_rec."""
+        w = self.weights["swap"]
+        raw: dict[str, Tensor] = {}
+        if w["adv"]:
+            if d_fake is None:
+                raise ValueError("swap GAN term is on but no discriminator output was given")
+            raw["adv"] = adversarial_generator(self.adv, d_fake)
+        if w["rec"]:
+            if self.use_valid_mask and valid is not None:
+                keep = keep * valid
+            raw["rec"] = masked_half_l2(swapped, content, keep, same)
+        if w["id"]:
+            if id_swapped is None or id_reference is None:
+                raise ValueError("identity term is on but no identity features were given")
+            raw["id"] = identity_cosine(id_swapped, id_reference)
+        if w["att"]:
+            if att_swapped is None or att_output is None or att_content is None:
+                raise ValueError("attribute term is on but attribute maps are missing")
+            raw["att"] = double_attribute(att_swapped, att_output, att_content)
+        return self._combine("g", raw, w)
+
+    def swap_discriminator_loss(
+        self, d_real: Tensor | Sequence[Tensor], d_fake: Tensor | Sequence[Tensor]
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """G's discriminator: real + fake GAN terms."""
+        real, fake = adversarial_discriminator(self.adv, d_real, d_fake)
+        total = real + fake
+        return total, {"d/real": real.detach(), "d/fake": fake.detach(), "d/total": total.detach()}
+
+
+__all__ = [
+    "ADV_KINDS",
+    "SwapInpaintLoss",
+    "adversarial_discriminator",
+    "adversarial_generator",
+    "attribute_l2",
+    "double_attribute",
+    "downsample_image",
+    "identity_cosine",
+    "kl_standard_normal",
+    "masked_half_l2",
+    "multiscale_l1",
+]

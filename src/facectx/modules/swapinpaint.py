@@ -1,0 +1,547 @@
+"""LightningModule for SwapInpaint (Li et al. 2022): content inference C, then the generative
+module G guided by a frozen identity encoder I.
+
+Training schedules (paper §III-D, "two training strategies"):
+
+* ``schedule="separate"`` (strategy 2, the paper's choice, default): the **content** stage trains
+  C and its discriminator D_C for ``content_iterations`` iterations; then the **generator**
+  stage trains G (attribute encoder + AAD generator) and its discriminator D with C frozen in
+  eval mode (deterministic latent mean) and I frozen. Both stages run in one ``fit`` (the switch
+  happens at an iteration, mid-epoch if need be), or the content stage is skipped by loading a
+  trained C from ``content_checkpoint``.
+* ``schedule="joint"`` (strategy 1): every iteration trains C (with D_C) and then G (with D) on
+  C's sampled output, detached: each module is trained by its own losses only.
+
+Each part's step follows ``GANModule``: generator forward, discriminator step on real and
+(detached) fake minibatches, generator step against the updated discriminator. The module's
+``iteration`` counter counts iterations (one per batch, whatever the stage).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from facectx.losses.frozen import FrozenNets
+from facectx.losses.swapinpaint import SwapInpaintLoss
+from facectx.modules.gan_base import GANModule
+from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("separate", "joint")
+STAGES = ("content", "generator", "joint")
+
+
+class FrozenIdentity(FrozenNets):
+    """The identity encoder I, held frozen (eval mode, no gradients to its weights) and outside
+    the module's parameters and state dict. Gradients still flow to its *input* (L_id)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.frozen("net", net)
+        self.feature_dim = int(getattr(net, "feature_dim", 0)) or None
+        self.name = getattr(net, "name", type(net).__name__)
+
+    @property
+    def net(self) -> nn.Module:
+        net = self.get_frozen("net")
+        assert net is not None
+        return net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def _hole_l1(pred: Tensor, target: Tensor, hole: Tensor) -> Tensor:
+    """Per-image mean |pred − target| over the pixels where ``hole`` is 1."""
+    err = (pred - target).abs().mean(dim=1, keepdim=True) * hole
+    return err.sum(dim=(1, 2, 3)) / hole.sum(dim=(1, 2, 3)).clamp_min(1.0)
+
+
+class SwapInpaintGAN(GANModule):
+    """SwapInpaint's C, G, their discriminators and the frozen identity encoder.
+
+    Args:
+        content: the content inference VAE C (``facectx.zoo.swapinpaint.ContentInference``).
+        content_discriminator: C's discriminator (sees X̂ against real images).
+        swap: the generative module G, or a factory ``id_dim -> SwapGenerator`` (Hydra partial)
+            called with the identity network's feature size.
+        discriminator: G's discriminator (sees Y_sp against real images).
+        identity: the frozen identity encoder I (``facectx.pretrained.load``); canonical
+            [-1, 1] faces in, (B, D) out.
+        loss: the ``SwapInpaintLoss`` holding every weight.
+        size: image side the model works at (checked against every batch).
+        width: channel multiplier the config passes to the nested modules (recorded only).
+        schedule: ``separate`` (strategy 2: content stage, then generator stage) or ``joint``.
+        content_iterations: iterations of the content stage under ``separate``.
+        content_checkpoint: a SwapInpaint checkpoint whose C (EMA weights when present) is loaded
+            at construction; the content stage is then skipped. None = train C here.
+        max_iterations: stop the run after this many iterations (both stages together); None =
+            the trainer's limits decide (``trainer.max_steps`` counts every optimiser step, two
+            or four per iteration, so it is not used for this).
+        cpu_threads: torch intra-op threads while fitting on a CPU (restored afterwards); None =
+            torch's default. The CPU quickstart uses 1: its small convolutions gain nothing from
+            more threads, and on a busy machine extra threads make each step several times slower.
+        optimizer_g: partial optimiser, used for C and for G (one instance each).
+        optimizer_d: partial optimiser, used for D_C and for D.
+        grad_clip_g / grad_clip_d / ema_decay / ema_start / nan_policy: see ``GANModule``; the EMA
+            tracks C and G together; at the switch to the generator stage C takes its EMA
+            weights (when enabled), so the frozen C that trains G is the one inference uses.
+    """
+
+    def __init__(
+        self,
+        content: ContentInference,
+        content_discriminator: nn.Module,
+        swap: SwapGenerator | Callable[..., SwapGenerator],
+        discriminator: nn.Module,
+        identity: nn.Module | None,
+        loss: SwapInpaintLoss,
+        size: int = 256,
+        width: float | None = None,
+        schedule: str = "separate",
+        content_iterations: int = 100_000,
+        content_checkpoint: str | os.PathLike | None = None,
+        max_iterations: int | None = None,
+        cpu_threads: int | None = None,
+        optimizer_g: Callable[..., torch.optim.Optimizer] | None = None,
+        optimizer_d: Callable[..., torch.optim.Optimizer] | None = None,
+        grad_clip_g: float | None = None,
+        grad_clip_d: float | None = None,
+        ema_decay: float | None = None,
+        ema_start: int = 0,
+        nan_policy: str = "raise",
+    ) -> None:
+        super().__init__(
+            optimizer_g, optimizer_d, grad_clip_g, grad_clip_d, ema_decay, ema_start, nan_policy
+        )
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if identity is None:
+            raise ValueError(
+                "SwapInpaint needs an identity encoder I: set identity=dlib-resnet (offline, "
+                "128-D) or identity=arcface-r100 (the paper's, weights by hand; see "
+                "docs/pretrained.md)"
+            )
+        self.identity = FrozenIdentity(identity)
+        if self.identity.feature_dim is None:
+            raise ValueError(
+                f"identity network {self.identity.name} has no feature_dim; use a network from "
+                "facectx.pretrained.load"
+            )
+        if not isinstance(swap, nn.Module):
+            swap = swap(id_dim=self.identity.feature_dim)
+        if swap.id_dim != self.identity.feature_dim:
+            raise ValueError(
+                f"generator id_dim {swap.id_dim} != identity feature size "
+                f"{self.identity.feature_dim} ({self.identity.name})"
+            )
+        self.size = int(size)
+        if content.size != self.size or swap.size != self.size:
+            raise ValueError(
+                f"model.size={self.size} but content.size={content.size}, swap.size={swap.size}"
+            )
+        self.width = width
+        self.generator = SwapInpaint(content, swap)
+        self.content_discriminator = content_discriminator
+        self.discriminator = discriminator
+        self.loss = loss
+        self.schedule = schedule
+        self.content_checkpoint = str(content_checkpoint) if content_checkpoint else None
+        self.content_iterations = 0 if self.content_checkpoint else int(content_iterations)
+        self.max_iterations = None if max_iterations is None else int(max_iterations)
+        self.cpu_threads = None if cpu_threads is None else int(cpu_threads)
+        self._threads_before: int | None = None
+        # 1 once C has been frozen for the generator stage (saved, so resume knows)
+        self.register_buffer("content_frozen", torch.zeros((), dtype=torch.bool))
+        if self.content_checkpoint:
+            self._load_content(self.content_checkpoint)
+        self.setup_ema()
+
+    # ---- parts and stages -----------------------------------------------------------------
+    @property
+    def content(self) -> ContentInference:
+        return self.generator.content
+
+    @property
+    def swap(self) -> SwapGenerator:
+        return self.generator.swap
+
+    @property
+    def generator_module(self) -> nn.Module:
+        return self.generator
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.content_discriminator.parameters()
+        yield from self.discriminator.parameters()
+
+    @property
+    def stage(self) -> str:
+        """``content``, ``generator`` or ``joint``: what the next training iteration trains."""
+        if self.schedule == "joint":
+            return "joint"
+        return "content" if int(self.iteration) < self.content_iterations else "generator"
+
+    def _load_content(self, path: str) -> None:
+        from facectx.inference import CheckpointError, load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        meta = ckpt.get("facectx")
+        if not isinstance(meta, dict) or meta.get("kind") != "swapinpaint":
+            raise CheckpointError(
+                f"content_checkpoint {path} is not a SwapInpaint checkpoint (no facectx/"
+                "swapinpaint metadata); pass a checkpoint written by a swapinpaint experiment"
+            )
+        want = self.content.config
+        have = meta["model"]["content"]
+        if {k: have.get(k) for k in want} != want:
+            raise CheckpointError(
+                f"content_checkpoint {path} holds C with {have}, this model's C is {want}; "
+                "set model.size / model.width to match"
+            )
+        prefix = "generator_ema.content." if meta.get("ema") else "generator.content."
+        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        try:
+            self.content.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: content weights do not match: {e}") from e
+        log.info("loaded C from %s (%s weights)", path, "EMA" if meta.get("ema") else "raw")
+
+    def _freeze_content(self) -> None:
+        """Generator stage: C in eval mode with no gradients (and its EMA weights, if any)."""
+        if not bool(self.content_frozen):
+            if self.ema_decay is not None:
+                with torch.no_grad():
+                    for p, q in zip(
+                        self.content.parameters(), self.generator_ema.content.parameters()
+                    ):
+                        p.copy_(q)
+            self.content_frozen.fill_(True)
+            log.info("iteration %d: C frozen; training G", int(self.iteration))
+        self.content.requires_grad_(False)
+        self.content.eval()
+
+    def train(self, mode: bool = True) -> SwapInpaintGAN:
+        super().train(mode)
+        if bool(self.content_frozen):
+            self.content.eval()
+        if self.ema_decay is not None:
+            self.generator_ema.eval()
+        return self
+
+    # ---- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        return [
+            self._optimizer_g(list(self.content.parameters())),
+            self._optimizer_d(list(self.content_discriminator.parameters())),
+            self._optimizer_g(list(self.swap.parameters())),
+            self._optimizer_d(list(self.discriminator.parameters())),
+        ]
+
+    def _check_batch(self, batch: dict) -> None:
+        missing = [k for k in ("image", "mask", "masked", "reference", "same") if k not in batch]
+        if missing:
+            raise KeyError(
+                f"SwapInpaint batches need (image, reference) pairs; missing {missing}. Use "
+                "data=pairs_sample or data=pairs (facectx.data.pairs.PairDataModule)."
+            )
+        s = batch["image"].shape[-1]
+        if s != self.size:
+            raise ValueError(
+                f"the data holds {s} px faces but model.size={self.size}; prepare the photos "
+                f"with size={self.size} or set model.size={s}"
+            )
+
+    def _gan_step(
+        self,
+        opt_g,
+        opt_d,
+        generate: Callable[[], Any],
+        fake_of: Callable[[Any], Tensor],
+        d_loss: Callable[[Tensor], tuple[Tensor, dict]],
+        g_loss: Callable[[Any], tuple[Tensor, dict]],
+        use_d: bool,
+        clip_g: float | None,
+        what: str,
+        logs: dict[str, Tensor],
+    ) -> Any:
+        """One GANModule-style step of one part; returns the generator outputs or None when the
+        iteration is skipped (non-finite loss with ``nan_policy=skip``)."""
+        self.toggle_optimizer(opt_g)
+        outputs = generate()
+        self.untoggle_optimizer(opt_g)
+        if use_d:
+            self.toggle_optimizer(opt_d)
+            loss, d_logs = d_loss(fake_of(outputs).detach())
+            logs.update(d_logs)
+            if not self._check_finite(loss, d_logs, f"{what} discriminator"):
+                self.untoggle_optimizer(opt_d)
+                return None
+            self._step(opt_d, loss, self.grad_clip_d)
+            self.untoggle_optimizer(opt_d)
+        self.toggle_optimizer(opt_g)
+        loss, g_logs = g_loss(outputs)
+        logs.update(g_logs)
+        if not self._check_finite(loss, g_logs, what):
+            self.untoggle_optimizer(opt_g)
+            return None
+        self._step(opt_g, loss, clip_g)
+        self.untoggle_optimizer(opt_g)
+        return outputs
+
+    def _content_part(self, batch: dict, opt_c, opt_dc, logs: dict) -> Tensor | None:
+        loss = self.loss
+        real = batch["image"]
+        valid = batch.get("valid")
+
+        def d_loss(fake: Tensor):
+            d = self.content_discriminator
+            return loss.content_discriminator_loss(d(real), d(fake))
+
+        def g_loss(out):
+            d_fake = (
+                self.content_discriminator(out.image)
+                if loss.uses_discriminator("content")
+                else None
+            )
+            return loss.content_loss(out.scales, real, out.mu, out.std, d_fake, valid)
+
+        out = self._gan_step(
+            opt_c,
+            opt_dc,
+            lambda: self.content(batch["masked"], batch["mask"]),
+            lambda out: out.image,
+            d_loss,
+            g_loss,
+            loss.uses_discriminator("content"),
+            self.grad_clip_g,
+            "content",
+            logs,
+        )
+        return None if out is None else out.image.detach()
+
+    def _swap_part(self, batch: dict, x_hat: Tensor, opt_g, opt_d, logs: dict) -> bool:
+        loss = self.loss
+        real, mask = batch["image"], batch["mask"]
+        with torch.no_grad():
+            z_id = self.identity(batch["reference"])
+
+        def generate():
+            out = self.swap(x_hat, z_id)
+            return out, self.swap.compose(out.swapped, x_hat, mask)
+
+        def d_loss(fake: Tensor):
+            return loss.swap_discriminator_loss(self.discriminator(real), self.discriminator(fake))
+
+        def g_loss(outputs):
+            out, y = outputs
+            d_fake = self.discriminator(out.swapped) if loss.uses_discriminator("swap") else None
+            id_fake = self.identity(out.swapped) if loss.active("swap", "id") else None
+            att_sp = att_y = None
+            if loss.active("swap", "att"):
+                att_sp, att_y = self.swap.attributes(out.swapped), self.swap.attributes(y)
+            return loss.swap_loss(
+                out.swapped,
+                x_hat,
+                mask,
+                batch["same"],
+                id_swapped=id_fake,
+                id_reference=z_id,
+                att_swapped=att_sp,
+                att_output=att_y,
+                att_content=out.attributes,
+                d_fake=d_fake,
+                valid=batch.get("valid"),
+            )
+
+        res = self._gan_step(
+            opt_g,
+            opt_d,
+            generate,
+            lambda outputs: outputs[0].swapped,
+            d_loss,
+            g_loss,
+            loss.uses_discriminator("swap"),
+            self.grad_clip_g,
+            "generator",
+            logs,
+        )
+        return res is not None
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        self._check_batch(batch)
+        stage = self.stage
+        if stage == "generator":
+            self._freeze_content()
+        opt_c, opt_dc, opt_g, opt_d = self.optimizers()
+        logs: dict[str, Tensor] = {}
+        x_hat = None
+        if stage in ("content", "joint"):
+            x_hat = self._content_part(batch, opt_c, opt_dc, logs)
+            if x_hat is None:
+                return
+        if stage in ("generator", "joint"):
+            if x_hat is None:
+                with torch.no_grad():
+                    x_hat = self.content(batch["masked"], batch["mask"]).image
+            if not self._swap_part(batch, x_hat, opt_g, opt_d, logs):
+                return
+        self.iteration += 1
+        self._update_ema()
+        self.log_dict(
+            {f"train/{k}": v for k, v in logs.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=self._batch_size(batch),
+        )
+        self.log("iteration", self.iteration.float(), on_step=True, on_epoch=False)
+        self.log("stage", float(STAGES.index(stage)), on_step=True, on_epoch=False)
+        if self.max_iterations is not None and int(self.iteration) >= self.max_iterations:
+            self.trainer.should_stop = True
+
+    def on_fit_start(self) -> None:
+        if self.cpu_threads is not None and self.device.type == "cpu":
+            self._threads_before = torch.get_num_threads()
+            torch.set_num_threads(self.cpu_threads)
+        log.info(
+            "SwapInpaint %d px, schedule=%s, stage at start: %s (content stage: %d iterations), "
+            "identity: %s (%d-D); loss weights:\n%s",
+            self.size,
+            self.schedule,
+            self.stage,
+            self.content_iterations,
+            self.identity.name,
+            self.identity.feature_dim,
+            self.loss.describe(),
+        )
+
+    def on_fit_end(self) -> None:
+        if self._threads_before is not None:
+            torch.set_num_threads(self._threads_before)
+            self._threads_before = None
+
+    # ---- inference and validation ---------------------------------------------------------
+    @torch.no_grad()
+    def inpaint_batch(self, batch: dict) -> dict[str, Tensor]:
+        """``{"content": X̂, "swapped": Y_sp, "output": Y}`` from the inference networks (EMA
+        when enabled), in eval mode."""
+        net = self.inference_generator()
+        was_training = net.training
+        net.eval()
+        try:
+            z_id = self.identity(batch["reference"])
+            return net(batch["masked"], batch["mask"], z_id)
+        finally:
+            net.train(was_training)
+            if bool(self.content_frozen):
+                self.content.eval()
+
+    def generate(self, batch: dict) -> dict[str, Tensor]:
+        return self.inpaint_batch(batch)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._check_batch(batch)
+        out = self.inpaint_batch(batch)
+        hole = 1.0 - batch["mask"]
+        if "valid" in batch:
+            hole = hole * batch["valid"]
+        n = batch["image"].shape[0]
+        self.log(
+            "val/content_l1", _hole_l1(out["content"], batch["image"], hole).mean(), batch_size=n
+        )
+        self.log(
+            "val/hole_l1",
+            _hole_l1(out["output"], batch["image"], hole).mean(),
+            prog_bar=True,
+            batch_size=n,
+        )
+        with torch.no_grad():
+            cos = F.cosine_similarity(
+                self.identity(out["output"]), self.identity(batch["reference"]), dim=1
+            )
+        self.log("val/id_cos", cos.mean(), batch_size=n)
+
+    def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
+        return self.inpaint_batch(batch)["output"]
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # What facectx.inpaint.Inpainter needs to rebuild C and G without Lightning or Hydra.
+        checkpoint["facectx"] = {
+            "kind": "swapinpaint",
+            "version": __import__("facectx").__version__,
+            "model": self.generator.config,
+            "identity": {"name": self.identity.name, "feature_dim": self.identity.feature_dim},
+            "ema": self.ema_decay is not None,
+            "schedule": self.schedule,
+            "stage": self.stage,
+            "content_iterations": self.content_iterations,
+            "iteration": int(self.iteration),
+        }
+
+
+class SwapInpaintGrid(pl.Callback):
+    """Sample grid after each validation run: masked | X̂ | reference | Y_sp | Y | ground truth.
+
+    Files: ``<output_dir>/samples/epoch_<E>.png`` and ``samples/latest.png``.
+
+    Args:
+        output_dir: run folder; the grid goes to ``output_dir/samples``.
+        num_images: rows (pairs from the start of the validation set).
+        every_n_epochs: write every N validation runs.
+    """
+
+    def __init__(self, output_dir: str, num_images: int = 8, every_n_epochs: int = 1) -> None:
+        self.dir = Path(output_dir) / "samples"
+        self.num_images = int(num_images)
+        self.every_n_epochs = max(1, int(every_n_epochs))
+        self._batch: dict | None = None
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
+        if batch_idx == 0 and self._batch is None:
+            n = self.num_images
+            self._batch = {
+                k: batch[k][:n].detach().clone() for k in ("masked", "mask", "reference", "image")
+            }
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        from PIL import Image
+
+        from facectx.callbacks.grid import make_grid_image
+
+        if self._batch is None or trainer.sanity_checking:
+            return
+        if trainer.current_epoch % self.every_n_epochs:
+            return
+        out = pl_module.inpaint_batch(self._batch)
+        b = self._batch
+        cols = [
+            b["masked"],
+            out["content"],
+            b["reference"],
+            out["swapped"],
+            out["output"],
+            b["image"],
+        ]
+        grid: np.ndarray = make_grid_image(cols, size=int(b["image"].shape[-1]))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid).save(self.dir / f"epoch_{trainer.current_epoch:03d}.png")
+        Image.fromarray(grid).save(self.dir / "latest.png")
+
+
+__all__ = ["SCHEDULES", "FrozenIdentity", "SwapInpaintGAN", "SwapInpaintGrid"]

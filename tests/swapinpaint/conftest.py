@@ -1,0 +1,194 @@
+"""Tiny SwapInpaint pieces for fast tests: a small deterministic identity network, random pair
+batches, an in-memory pair data module and a tiny module builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from facectx.losses.swapinpaint import SwapInpaintLoss
+from facectx.modules.swapinpaint import SwapInpaintGAN
+from facectx.zoo.swapinpaint import ContentInference, MultiScalePatchDiscriminator, SwapGenerator
+
+TINY_WIDTH = 1 / 16
+SIZE = 64
+
+
+def sample_available() -> bool:
+    try:
+        from facectx.assets import sample_root
+
+        return (Path(sample_root()) / "manifest.csv").exists()
+    except Exception:
+        return False
+
+
+def dlib_available() -> bool:
+    try:
+        from facectx.pretrained import resolve
+
+        resolve("dlib-resnet")
+        return True
+    except Exception:
+        return False
+
+
+needs_sample = pytest.mark.skipif(not sample_available(), reason="embedded sample not built")
+needs_dlib = pytest.mark.skipif(
+    not dlib_available(), reason="dlib-resnet weights (face_recognition_models) not installed"
+)
+
+
+def compose_train(tmp_path: Path, overrides: list[str]):
+    """The composed train config with every output under ``tmp_path``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from facectx._conf import config_dir
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                *overrides,
+            ],
+        )
+
+
+class TinyIdentity(nn.Module):
+    """A small fixed-weight stand-in for an identity network: (B, 3, S, S) -> (B, 16)."""
+
+    name = "tiny-identity"
+    feature_dim = 16
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv = nn.Conv2d(3, 8, 5, stride=4, padding=2)
+        self.fc = nn.Linear(8 * 4 * 4, self.feature_dim)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        self.eval().requires_grad_(False)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x))
+        h = nn.functional.adaptive_avg_pool2d(h, 4).flatten(1)
+        return self.fc(h)
+
+
+def random_pairs(batch: int = 2, size: int = SIZE, seed: int = 0, same=None) -> dict:
+    """A batch like ``PairDataModule``'s: smooth random faces, centre holes, references."""
+    g = torch.Generator().manual_seed(seed)
+    image = (
+        torch.nn.functional.interpolate(
+            torch.rand(batch, 3, size // 8, size // 8, generator=g),
+            size=(size, size),
+            mode="bilinear",
+        )
+        * 2
+        - 1
+    )
+    reference = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+    mask = torch.ones(batch, 1, size, size)
+    q = size // 4
+    mask[:, :, q : 3 * q, q : 3 * q] = 0
+    if same is None:
+        same = [float(i % 2 == 0) for i in range(batch)]
+    return {
+        "image": image,
+        "mask": mask,
+        "masked": image * mask - (1 - mask),
+        "valid": torch.ones(batch, 1, size, size),
+        "reference": reference,
+        "same": torch.tensor(same),
+    }
+
+
+class _PairList(Dataset):
+    def __init__(self, n: int, size: int, seed: int) -> None:
+        b = random_pairs(n, size, seed)
+        self.items = [{k: v[i] for k, v in b.items()} for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+class PairBatches(pl.LightningDataModule):
+    """``n`` fixed random pairs, unshuffled, as train and val loaders."""
+
+    def __init__(self, n: int = 4, batch_size: int = 2, size: int = SIZE, seed: int = 0) -> None:
+        super().__init__()
+        self.ds = _PairList(n, size, seed)
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        return DataLoader(self.ds, batch_size=self.batch_size, shuffle=False)
+
+    def val_dataloader(self):
+        return DataLoader(self.ds, batch_size=self.batch_size, shuffle=False)
+
+
+def make_module(
+    size: int = SIZE,
+    width: float = TINY_WIDTH,
+    identity: nn.Module | None = None,
+    seed: int = 0,
+    **kwargs,
+) -> SwapInpaintGAN:
+    """A tiny SwapInpaintGAN with the test identity network."""
+    torch.manual_seed(seed)
+    loss_kw = kwargs.pop("loss_kw", {})
+    return SwapInpaintGAN(
+        content=ContentInference(size, width=width),
+        content_discriminator=MultiScalePatchDiscriminator(width, num_scales=2),
+        swap=lambda id_dim: SwapGenerator(size, id_dim, width=width),
+        discriminator=MultiScalePatchDiscriminator(width, num_scales=2),
+        identity=identity if identity is not None else TinyIdentity(),
+        loss=SwapInpaintLoss(**loss_kw),
+        size=size,
+        width=width,
+        **kwargs,
+    )
+
+
+def tiny_trainer(tmp_path, max_steps_iterations: int, **kwargs) -> pl.Trainer:
+    """A quiet CPU trainer that runs ``max_steps_iterations`` batches (one epoch each batch)."""
+    return pl.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=kwargs.pop("max_epochs", 1),
+        limit_train_batches=max_steps_iterations,
+        limit_val_batches=kwargs.pop("limit_val_batches", 0),
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def tiny_identity() -> TinyIdentity:
+    return TinyIdentity()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions run fastest single-threaded, and the machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

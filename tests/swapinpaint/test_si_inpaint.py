@@ -1,0 +1,191 @@
+"""Inference: the Lightning-free Inpainter, Poisson-blended aligned results, and the CLI on raw
+photos (full resolution out, pixels outside the warped-back hole unchanged, batch mode with
+skipped photos and resume)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facectx.inpaint import Inpainter, InpaintError, inpaint_photos
+from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
+
+from .conftest import TINY_WIDTH, TinyIdentity, needs_dlib, random_pairs
+
+
+def _checkpoint(path, size: int, id_dim: int, name: str, seed: int = 0):
+    """A SwapInpaint checkpoint with random weights, as the train CLI would write it."""
+    torch.manual_seed(seed)
+    net = SwapInpaint(
+        ContentInference(size, width=TINY_WIDTH), SwapGenerator(size, id_dim, TINY_WIDTH)
+    )
+    torch.save(
+        {
+            "facectx": {
+                "kind": "swapinpaint",
+                "model": net.config,
+                "identity": {"name": name, "feature_dim": id_dim},
+                "ema": False,
+                "stage": "generator",
+            },
+            "state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()},
+        },
+        path,
+    )
+    return path
+
+
+@pytest.fixture
+def tiny_inpainter(tmp_path) -> Inpainter:
+    path = _checkpoint(tmp_path / "tiny.ckpt", 64, 16, "tiny-identity")
+    return Inpainter.from_checkpoint(path, identity=TinyIdentity())
+
+
+def test_references_steer_the_output_and_known_pixels_stay(tiny_inpainter):
+    b = random_pairs(2, 64)
+    a = tiny_inpainter(b["masked"], b["mask"], b["reference"])
+    again = tiny_inpainter(b["masked"], b["mask"], b["reference"])
+    other = tiny_inpainter(b["masked"], b["mask"], b["reference"].flip(-1))
+    assert torch.equal(a["output"], again["output"])  # deterministic
+    hole = b["mask"] < 0.5
+    assert not torch.equal(
+        a["output"][hole.expand_as(a["output"])], other["output"][hole.expand_as(a["output"])]
+    )
+    m = b["mask"]
+    assert torch.allclose(a["output"] * m, b["image"] * m, atol=1e-6)
+
+
+def test_aligned_blend_keeps_known_pixels_exactly(tiny_inpainter):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    keep = np.ones((64, 64), np.float32)
+    keep[20:44, 16:48] = 0
+    for blend in (True, False):
+        r = tiny_inpainter.inpaint_aligned(image, keep, ref, blend=blend)
+        assert np.array_equal(r.output[keep > 0], image[keep > 0])
+        assert not np.array_equal(r.output[keep == 0], image[keep == 0])
+        assert r.panel().shape == (64, 5 * 64, 3)
+
+
+def test_wrong_checkpoints_and_inputs_raise(tmp_path, tiny_inpainter):
+    from facectx.inference import CheckpointError
+
+    torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="SwapInpaint"):
+        Inpainter.from_checkpoint(tmp_path / "other.ckpt", identity=TinyIdentity())
+    with pytest.raises(ValueError, match="canonical"):
+        tiny_inpainter(
+            torch.zeros(1, 3, 32, 32), torch.ones(1, 1, 32, 32), torch.zeros(1, 3, 32, 32)
+        )
+    path = _checkpoint(tmp_path / "c.ckpt", 64, 32, "x")
+    with pytest.raises(CheckpointError, match="16-D"):
+        Inpainter.from_checkpoint(path, identity=TinyIdentity())
+
+
+@needs_dlib
+def test_cli_inpaints_a_raw_photo_at_full_resolution(tmp_path, wild_photos):
+    from facectx.faces.io import read_image
+
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet")
+    photo, reference = wild_photos / "img1.jpg", wild_photos / "img5.jpg"
+    out = tmp_path / "out" / "img1.png"
+    counts = inpaint_photos(
+        str(ckpt), str(photo), str(out), reference=str(reference), mask="facial", save_hole=True
+    )
+    assert counts["done"] == 1 and out.is_file()
+    src, res = read_image(photo), read_image(out)
+    assert res.shape == src.shape  # full resolution (1868 x 1382)
+    hole = read_image(out.with_name("img1_hole.png"))[..., 0] > 127  # the warped-back hole
+    changed = (res != src).any(axis=2)
+    assert 1000 < hole.sum() < 0.2 * hole.size
+    assert changed.sum() > 0.5 * hole.sum()
+    assert np.array_equal(res[~hole], src[~hole])  # every pixel outside it is the input's
+
+
+@needs_dlib
+def test_a_photo_sized_mask_file_bounds_the_change(tmp_path, wild_photos):
+    from facectx.faces.io import read_image, write_png
+
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet")
+    photo = wild_photos / "img5.jpg"  # small: fast detection
+    src = read_image(photo)
+    hole = np.zeros(src.shape[:2], np.uint8)
+    hole[180:260, 100:230] = 255  # white = fill, drawn on the photo
+    write_png(tmp_path / "hole.png", hole)
+    out = tmp_path / "out.png"
+    inpaint_photos(
+        str(ckpt), str(photo), str(out), reference=str(photo), mask=str(tmp_path / "hole.png")
+    )
+    changed = (read_image(out) != src).any(axis=2)
+    assert changed.sum() > 1000 and not (changed & (hole == 0)).any()
+
+
+@needs_dlib
+def test_cli_batch_mode_reports_skipped_photos_and_resumes(tmp_path, wild_photos):
+    import shutil
+
+    from facectx.data.manifest import read_rows
+    from facectx.faces.io import write_png
+
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(wild_photos / "img5.jpg", folder / "a.jpg")
+    write_png(folder / "blank.png", np.full((200, 200, 3), 128, np.uint8))  # no face
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    counts = inpaint_photos(
+        str(ckpt), str(folder), str(out), reference=str(wild_photos / "img5.jpg"), mask="ocular"
+    )
+    assert counts == {"done": 1, "skipped": 2, "already_done": 0, "total": 3}
+    assert (out / "a.png").is_file()
+    reasons = {r["image"].rsplit("/", 1)[-1]: r["reason"] for r in read_rows(out / "skipped.csv")}
+    assert reasons == {"blank.png": "no_face", "broken.jpg": "unreadable"}
+    again = inpaint_photos(
+        str(ckpt), str(folder), str(out), reference=str(wild_photos / "img5.jpg"), mask="ocular"
+    )
+    assert again["already_done"] == 1 and again["done"] == 0
+
+    # a CSV of image,reference pairs (paths relative to the CSV)
+    (folder / "pairs.csv").write_text("image,reference\na.jpg,a.jpg\nbroken.jpg,a.jpg\n")
+    out2 = tmp_path / "out2"
+    counts = inpaint_photos(str(ckpt), None, str(out2), pairs=str(folder / "pairs.csv"))
+    assert counts == {"done": 1, "skipped": 1, "already_done": 0, "total": 2}
+    assert (out2 / "a.png").is_file()
+
+
+@needs_dlib
+def test_a_reference_without_a_face_is_an_error(tmp_path, wild_photos):
+    from facectx.faces.io import read_image
+
+    model = Inpainter.from_checkpoint(_checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet"))
+    with pytest.raises(InpaintError, match="reference"):
+        model.inpaint_photo(
+            read_image(wild_photos / "img5.jpg"), np.full((100, 100, 3), 90, np.uint8)
+        )
+
+
+def test_cli_mask_argument_takes_group_options_or_files(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+
+    from facectx._conf import config_dir
+    from facectx.inpaint import mask_arguments
+    from facectx.masks import OcularMask
+
+    argv = ["prog", "mask=ocular", "mask=/tmp/hole.png", "mask.grow=0.06", "output=x"]
+    assert mask_arguments(argv) == [
+        "prog",
+        "mask=ocular",
+        "mask_file=/tmp/hole.png",
+        "mask.grow=0.06",
+        "output=x",
+    ]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "mask=ocular", "mask.grow=0.06"])
+    mask = instantiate(cfg.mask)
+    assert isinstance(mask, OcularMask) and mask.grow == 0.06 and cfg.mask_file is None

@@ -1,0 +1,159 @@
+"""SwapInpaint loss terms on tiny hand-computed tensors, and the bundle's weighting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from facectx.losses.swapinpaint import (
+    SwapInpaintLoss,
+    adversarial_discriminator,
+    adversarial_generator,
+    attribute_l2,
+    double_attribute,
+    identity_cosine,
+    kl_standard_normal,
+    masked_half_l2,
+    multiscale_l1,
+)
+
+
+def full(shape, value):
+    return torch.full(shape, float(value))
+
+
+def test_kl_to_standard_normal_by_hand():
+    z = torch.zeros(2, 3, 2, 2)
+    assert kl_standard_normal(z, z + 1).item() == 0.0
+    assert kl_standard_normal(z + 1, z + 1).item() == pytest.approx(0.5)
+    e = math.e
+    assert kl_standard_normal(z, z + e).item() == pytest.approx(0.5 * (e * e - 1) - 1)
+    # mean over elements: half the elements at mu = 2 (KL 2), half at 0
+    mu = torch.tensor([[2.0, 0.0]])
+    assert kl_standard_normal(mu, torch.ones(1, 2)).item() == pytest.approx(1.0)
+
+
+def test_multiscale_l1_sums_levels_against_the_downsampled_target():
+    target = torch.zeros(1, 3, 8, 8)
+    outs = [full((1, 3, 2, 2), 0.5), full((1, 3, 4, 4), 0.25), full((1, 3, 8, 8), 0.25)]
+    assert multiscale_l1(outs, target).item() == pytest.approx(1.0)
+    # a valid mask covering half of the image restricts every level to that half
+    valid = torch.ones(1, 1, 8, 8)
+    valid[..., 4:] = 0
+    target2 = torch.zeros(1, 3, 8, 8)
+    target2[..., 6:] = 5.0  # invalid pixels (beyond the downsampling filter's reach) differ
+    outs2 = [torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8)]
+    # level 4: the valid half is columns 0-1 (min-pooled), target there is 0 -> 0 error
+    assert multiscale_l1(outs2, target2, valid).item() == pytest.approx(0.0)
+
+
+def test_masked_half_l2_counts_known_pixels_of_same_person_pairs_only():
+    pred = torch.zeros(2, 3, 4, 4)
+    target = torch.zeros(2, 3, 4, 4)
+    keep = torch.ones(2, 1, 4, 4)
+    keep[:, :, :2] = 0  # top half is the hole
+    target[:, :, 2:] = 2.0  # known region differs by 2 -> ½·4 = 2
+    target[:, :, :2] = 100.0  # the hole differs a lot but is not compared
+    assert masked_half_l2(pred, target, keep, torch.tensor([1.0, 1.0])).item() == pytest.approx(2.0)
+    assert masked_half_l2(pred, target, keep, torch.tensor([0.0, 0.0])).item() == 0.0
+    target[1] = 0.0  # second image perfect; average over same pairs only
+    assert masked_half_l2(pred, target, keep, torch.tensor([1.0, 1.0])).item() == pytest.approx(1.0)
+    assert masked_half_l2(pred, target, keep, torch.tensor([1.0, 0.0])).item() == pytest.approx(2.0)
+
+
+def test_identity_cosine_distance():
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    b = torch.tensor([[3.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])
+    # 1 - cos: 0, 1, 2 -> mean 1
+    assert identity_cosine(a, b).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        identity_cosine(a, torch.zeros(3, 3))
+
+
+def test_attribute_and_double_attribute_losses():
+    x = [torch.zeros(1, 2, 2, 2), torch.zeros(1, 4, 4, 4)]
+    a = [full((1, 2, 2, 2), 1.0), full((1, 4, 4, 4), 2.0)]  # level means 1 and 4 -> ½·5
+    assert attribute_l2(a, x).item() == pytest.approx(2.5)
+    b = [full((1, 2, 2, 2), 2.0), torch.zeros(1, 4, 4, 4)]  # ½·4 = 2
+    assert double_attribute(a, b, x).item() == pytest.approx(4.5)
+
+
+def test_adversarial_forms():
+    zero = [torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 1)]
+    assert adversarial_generator("bce", zero).item() == pytest.approx(math.log(2))
+    r, f = adversarial_discriminator("bce", zero, zero)
+    assert r.item() == pytest.approx(math.log(2)) and f.item() == pytest.approx(math.log(2))
+    r, f = adversarial_discriminator("hinge", full((1, 1, 2, 2), 2), full((1, 1, 2, 2), -2))
+    assert r.item() == 0.0 and f.item() == 0.0
+    r, f = adversarial_discriminator("hinge", torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2))
+    assert r.item() == 1.0 and f.item() == 1.0
+    assert adversarial_generator("hinge", full((1, 1, 2, 2), 3)).item() == -3.0
+    assert adversarial_generator("lsgan", torch.zeros(1, 1, 2, 2)).item() == 1.0
+    # averaged over scales: scale means 0 and 2 -> 1
+    assert (
+        adversarial_generator("hinge", [torch.zeros(1, 1, 2, 2), full((1, 1, 1, 1), -2)]).item()
+        == 1.0
+    )
+    with pytest.raises(ValueError, match="bce"):
+        adversarial_generator("wgan", zero)
+
+
+def test_bundle_applies_each_weight_once_and_logs_raw_and_weighted():
+    loss = SwapInpaintLoss()  # paper weights: C 20/20/1, G 1/10/5/10
+    scales = [torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8)]
+    target = full((1, 3, 8, 8), 0.5)  # rec = 0.5 + 0.5
+    mu, std = torch.ones(1, 2), torch.ones(1, 2)  # kl = 0.5
+    d_fake = [torch.zeros(1, 1, 2, 2)]  # bce = log 2
+    total, logs = loss.content_loss(scales, target, mu, std, d_fake)
+    assert logs["c/rec"].item() == pytest.approx(1.0)
+    assert logs["c/rec_w"].item() == pytest.approx(20.0)
+    assert logs["c/kl_w"].item() == pytest.approx(10.0)
+    assert total.item() == pytest.approx(20.0 + 10.0 + math.log(2))
+    assert logs["c/total"].item() == pytest.approx(total.item())
+
+    keep = torch.ones(1, 1, 2, 2)
+    swapped, content = torch.zeros(1, 3, 2, 2), full((1, 3, 2, 2), 1.0)  # rec = ½
+    ids = (torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]))  # id = 1
+    att = ([full((1, 1, 2, 2), 1.0)], [torch.zeros(1, 1, 2, 2)], [torch.zeros(1, 1, 2, 2)])
+    total, logs = loss.swap_loss(
+        swapped, content, keep, torch.tensor([1.0]), *ids, *att, d_fake=[full((1, 1, 1, 1), 2.0)]
+    )
+    # adv (hinge) -2, rec 10·½, id 5·1, att 10·½
+    assert logs["g/adv"].item() == -2.0
+    assert logs["g/rec_w"].item() == pytest.approx(5.0)
+    assert logs["g/id_w"].item() == pytest.approx(5.0)
+    assert logs["g/att_w"].item() == pytest.approx(5.0)
+    assert total.item() == pytest.approx(13.0)
+
+
+def test_zero_weights_switch_terms_off():
+    loss = SwapInpaintLoss(lambda_id=0.0, lambda_att=0.0, lambda_content_kl=0.0)
+    assert not loss.active("swap", "id") and loss.active("swap", "rec")
+    _, logs = loss.content_loss(
+        [torch.zeros(1, 3, 2, 2)], torch.zeros(1, 3, 2, 2), None, None, [torch.zeros(1, 1, 1, 1)]
+    )
+    assert "c/kl" not in logs and "c/rec" in logs
+    _, logs = loss.swap_loss(
+        torch.zeros(1, 3, 2, 2),
+        torch.zeros(1, 3, 2, 2),
+        torch.ones(1, 1, 2, 2),
+        torch.ones(1),
+        d_fake=torch.zeros(1, 1, 1, 1),
+    )
+    assert set(logs) == {"g/adv", "g/adv_w", "g/rec", "g/rec_w", "g/total"}
+    with pytest.raises(ValueError, match="every swap loss weight is 0"):
+        SwapInpaintLoss(lambda_adv=0, lambda_rec=0, lambda_id=0, lambda_att=0)
+    with pytest.raises(ValueError, match="adversarial kind"):
+        SwapInpaintLoss(adv="wgan")
+
+
+def test_valid_mask_restricts_the_reconstruction_term():
+    loss = SwapInpaintLoss(lambda_adv=0, lambda_id=0, lambda_att=0)
+    keep = torch.ones(1, 1, 2, 2)
+    valid = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    content = torch.zeros(1, 3, 2, 2)
+    content[..., 1] = 4.0  # only outside the photo
+    _, logs = loss.swap_loss(torch.zeros(1, 3, 2, 2), content, keep, torch.ones(1), valid=valid)
+    assert logs["g/rec"].item() == 0.0
