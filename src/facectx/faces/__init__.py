@@ -6,8 +6,7 @@ The common names are importable from here; submodules load on first use, so impo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facectx._lazy import lazy_exports
 
 _LAZY = {
     "CanonicalFrame": "facectx.faces.frame",
@@ -20,10 +19,4 @@ _LAZY = {
     "warp_to_source": "facectx.faces.align",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'facectx.faces' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

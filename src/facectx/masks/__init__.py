@@ -6,8 +6,7 @@ Names load lazily so that ``facectx.masks.hull`` (used by preparation workers) n
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facectx._lazy import lazy_exports
 
 _LAZY = {
     "hull_mask": "facectx.masks.hull",
@@ -28,10 +27,4 @@ _LAZY = {
     "sample_batch": "facectx.masks.sampler",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'facectx.masks' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)
