@@ -1,0 +1,295 @@
+"""Evaluate context hallucination: checkpoints, output folders and baselines on prepared faces.
+
+    python -m facectx.evaluate ckpt=RUN/checkpoints/last.ckpt data.root=PREPARED split=test
+    python -m facectx.evaluate pred_dir=OUTPUTS data.root=PREPARED split=test
+    python -m facectx.evaluate method=[mask_only,telea] data.root=PREPARED split=test
+
+Every method sees the same masked faces; its outputs are quantised to 8 bits (as if saved to
+PNG) and pixels outside the source photo (``valid`` = 0) are set to the original's before any
+metric. Per face: MSE, PSNR, SSIM on the frame and on the context (mask 0 and valid), LPIPS,
+identity Pearson (rho) and cosine, pose and expression errors. Per method: their means, FID,
+and verification on the LFW pairs inside the set. Outputs in the run folder
+(``logs/evaluate/<time>/``): ``results.md``, ``results.csv``, ``per_image.csv``,
+``problems.csv`` (only if some faces could not be scored), ``settings.json``, ``samples.png``.
+Formulas and choices: ``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from facectx._conf import config_dir
+from facectx.methods.base import Method
+from facectx.metrics.evaluator import RESULT_COLUMNS, EvaluationResult, Evaluator, Instruments
+from facectx.metrics.tables import csv_value, print_results, write_results
+
+log = logging.getLogger("facectx.evaluate")
+
+# ---------------------------------------------------------------------------------------------
+# building the metric networks and the methods from the config
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    while e.__cause__ is not None or (e.__context__ is not None and not e.__suppress_context__):
+        e = e.__cause__ or e.__context__
+    return e
+
+
+def _build(node):
+    """Instantiate a config node; returns (object, note) where note flags random weights."""
+    from hydra.utils import instantiate
+
+    from facectx.pretrained import RandomWeightsWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RandomWeightsWarning)
+        obj = instantiate(node)
+    rand = any(issubclass(w.category, RandomWeightsWarning) for w in caught)
+    return obj, (" (RANDOM weights: meaningless)" if rand else "")
+
+
+def build_instruments(cfg: DictConfig, device: torch.device) -> Instruments:
+    """Networks from the eval config; missing LPIPS/FID weights turn those metrics off."""
+    from facectx.pretrained import WeightsNotFoundError
+
+    ins = Instruments()
+    idc = cfg.get("identity")
+    backend = cfg.get("identity_backend", "port")
+    if backend not in ("port", "dlib"):
+        raise ValueError(f"identity_backend must be 'port' or 'dlib', got {backend!r}")
+    if idc is None:
+        ins.status["identity"] = "off (identity=none)"
+    elif backend == "dlib":
+        from facectx.metrics.identity import DlibNativeDescriptor
+
+        if idc.get("name") != "dlib-resnet":
+            raise ValueError(
+                f"identity_backend=dlib runs dlib's own descriptor, i.e. identity=dlib-resnet; "
+                f"got identity={idc.get('name')}"
+            )
+        ins.identity = DlibNativeDescriptor(weights_path=idc.get("path"))
+        ins.status["identity"] = "dlib-resnet, dlib library (dlib.face_recognition_model_v1)"
+    else:
+        try:
+            net, note = _build(idc)
+        except Exception as e:
+            cause = _root_cause(e)
+            if isinstance(cause, WeightsNotFoundError):
+                raise WeightsNotFoundError(
+                    f"identity={idc.get('name')} has no weights here (choose another with "
+                    f"identity=dlib-resnet, or identity=none):\n{cause}"
+                ) from e
+            raise
+        ins.identity = net.to(device)
+        ins.status["identity"] = f"{getattr(net, 'name', idc.get('name'))}{note}"
+
+    lpc = cfg.get("lpips")
+    if lpc is None:
+        ins.status["lpips"] = "n/a (lpips=none)"
+    else:
+        try:
+            net, note = _build(lpc)
+            ins.lpips = net.to(device)
+            ins.status["lpips"] = f"lpips-alex v{lpc.get('version')}{note}"
+        except Exception as e:
+            cause = _root_cause(e)
+            if not isinstance(cause, WeightsNotFoundError):
+                raise
+            ins.status["lpips"] = "n/a (no weights)"
+            log.warning(
+                "LPIPS off: its weights are missing (`python -m facectx.weights list` says "
+                "where to put them). First line: %s",
+                str(cause).splitlines()[0],
+            )
+
+    fidc = cfg.get("fid") or {}
+    if not fidc.get("enabled", True):
+        ins.status["fid"] = "off (fid.enabled=false)"
+    else:
+        from facectx.pretrained import load
+
+        try:
+            ins.fid = load("inception-fid", variant=fidc.get("variant", "auto")).to(device)
+            ins.status["fid"] = f"inception-fid ({getattr(ins.fid, 'kind', '?')} extractor)"
+        except (WeightsNotFoundError, ModuleNotFoundError) as e:
+            ins.status["fid"] = "n/a (no Inception weights)"
+            log.warning("FID off: %s", str(e).splitlines()[0])
+
+    lmc = cfg.get("landmarks") or {}
+    if not lmc.get("enabled", True):
+        ins.status["landmarks"] = "off (landmarks.enabled=false)"
+    else:
+        from facectx.metrics.landmarks import CanonicalLandmarks
+
+        ins.landmarks = CanonicalLandmarks(upsample=int(lmc.get("upsample", 1)))
+        ins.status["landmarks"] = "dlib HOG box + 68-point shape predictor"
+    return ins
+
+
+def _named(value) -> list[tuple[str | None, str]]:
+    """None | path | [paths] | {label: path} -> [(label or None, path)]."""
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [(None, str(value))]
+    if hasattr(value, "items"):
+        return [(str(k), str(v)) for k, v in value.items()]
+    return [(None, str(v)) for v in value]
+
+
+def build_methods(cfg: DictConfig) -> list[Method]:
+    """Baselines (``method`` group), output folders (``pred_dir``) and checkpoints (``ckpt``)."""
+    from hydra.utils import instantiate
+
+    from facectx.methods.external import CheckpointMethod, PredDirMethod
+
+    methods: list[Method] = []
+    for node in (cfg.get("method") or {}).values():
+        methods.append(instantiate(node))
+    for label, path in _named(cfg.get("pred_dir")):
+        methods.append(PredDirMethod(path, name=label))
+    for label, path in _named(cfg.get("ckpt")):
+        methods.append(CheckpointMethod(path, name=label, use_ema=cfg.get("use_ema", True)))
+    seen: dict[str, int] = {}
+    for m in methods:  # unique row labels
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            m.name = f"{m.name}#{seen[m.name]}"
+    return methods
+
+
+def log_to_loggers(logger_cfg, result: EvaluationResult) -> None:
+    """Log the results table to every configured logger that has ``log_table`` (wandb)."""
+    from hydra.utils import instantiate
+
+    if not logger_cfg:
+        return
+    columns = [c for c in RESULT_COLUMNS if c != "source"]
+    data = [[csv_value(r.get(c)) for c in columns] for r in result.rows]
+    for key, node in logger_cfg.items():
+        if node is None or "_target_" not in node:
+            continue
+        logger = instantiate(node)
+        if not hasattr(logger, "log_table"):
+            log.info("logger %s has no tables; results are in results.csv", key)
+            continue
+        logger.log_table(key="evaluation/results", columns=columns, data=data)
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "finish"):
+            experiment.finish()
+        log.info("results table logged to %s", key)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def run(cfg: DictConfig) -> EvaluationResult:
+    """Build methods, data and metric networks from ``cfg``, evaluate, write the run folder."""
+    from hydra.utils import instantiate
+
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.get("device", "cpu"))
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    methods = build_methods(cfg)
+    if not methods:
+        raise ValueError(
+            "nothing to evaluate: give ckpt=<run>/checkpoints/last.ckpt, pred_dir=<folder of "
+            "<id>.png> or method=[mask_only,mean_context,telea,navier_stokes,nearest_neighbour]"
+        )
+    mask = instantiate(cfg.mask) if cfg.get("mask") is not None else None
+    data = cfg.get("data") or {}
+    evaluator = Evaluator(
+        root=reference_root(cfg),
+        split=cfg.get("split"),
+        mask=mask,
+        instruments=build_instruments(cfg, device),
+        pairs=cfg.get("pairs"),
+        fpr=cfg.get("fpr", 0.01),
+        batch_size=data.get("batch_size", 32),
+        num_workers=data.get("num_workers", 0),
+        device=device,
+        limit=cfg.get("limit"),
+        seed=cfg.get("seed", 0),
+        output_dir=out_dir,
+        save_outputs=cfg.get("save_outputs", False),
+        num_samples=cfg.get("num_samples", 8),
+        progress=cfg.get("progress", True),
+    )
+    result = evaluator.run(methods, reference_row=cfg.get("reference_row", True))
+    result.settings["key"] = settings_key(cfg)
+    paths = write_results(out_dir, result, evaluator.samples if evaluator.num_samples else None)
+    print_results(result)
+    for note in result.notes:
+        log.info("note: %s", note)
+    log.info("results: %s", paths["results_md"])
+    log_to_loggers(cfg.get("logger"), result)
+    return result
+
+
+def reference_root(cfg: DictConfig) -> str | None:
+    """The prepared originals: ``ref_dir`` or ``data.root`` (None = the embedded sample)."""
+    root = (cfg.get("data") or {}).get("root")
+    ref = cfg.get("ref_dir")
+    if ref is not None and root is not None and Path(ref).resolve() != Path(root).resolve():
+        raise ValueError(
+            f"ref_dir={ref} and data.root={root} name different folders; they are the same "
+            "setting (the prepared originals): give one of them."
+        )
+    return ref if ref is not None else root
+
+
+def settings_key(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that make two evaluations comparable (``facectx.report`` checks them)."""
+    root = reference_root(cfg)
+    if root is None:
+        from facectx.assets import sample_root
+
+        root = sample_root()
+
+    def plain(node):
+        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+    ckpts = []
+    for label, path in _named(cfg.get("ckpt")):
+        p = Path(path).expanduser().resolve()
+        stat = p.stat() if p.is_file() else None
+        ckpts.append(
+            [label, str(p), stat.st_size if stat else None, stat.st_mtime_ns if stat else None]
+        )
+    return {
+        "root": str(Path(root).expanduser().resolve()),
+        "split": plain(cfg.get("split")),
+        "limit": cfg.get("limit"),
+        "seed": cfg.get("seed", 0),
+        "mask": plain(cfg.get("mask")),
+        "identity": plain(cfg.get("identity")),
+        "identity_backend": cfg.get("identity_backend", "port"),
+        "lpips": plain(cfg.get("lpips")),
+        "fid": plain(cfg.get("fid")),
+        "landmarks": plain(cfg.get("landmarks")),
+        "pairs": cfg.get("pairs"),
+        "fpr": cfg.get("fpr", 0.01),
+        "ckpt": ckpts,
+        "use_ema": cfg.get("use_ema", True),
+        "method": plain(cfg.get("method")),
+    }
+
+
+@hydra.main(config_path=config_dir(), config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

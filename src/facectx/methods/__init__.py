@@ -1,0 +1,31 @@
+"""Methods that ``python -m facectx.evaluate`` compares: baselines, checkpoints, output folders.
+
+Every method maps a batch of masked faces to completed faces (``base.Method.predict``); see
+``base`` for the interface and ``baselines`` for the non-learned baselines (``mask_only``,
+``mean_context``, ``telea``, ``navier_stokes``, ``nearest_neighbour``; configs in
+``conf/method/``). Names load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Method": "facectx.methods.base",
+    "Prediction": "facectx.methods.base",
+    "MaskOnly": "facectx.methods.baselines",
+    "MeanContext": "facectx.methods.baselines",
+    "CvInpaint": "facectx.methods.baselines",
+    "NearestNeighbour": "facectx.methods.baselines",
+    "CheckpointMethod": "facectx.methods.external",
+    "PredDirMethod": "facectx.methods.external",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'facectx.methods' has no attribute {name!r}")

@@ -1,0 +1,151 @@
+"""Methods whose outputs come from elsewhere: a trained facectx checkpoint, or a folder of images.
+
+* ``CheckpointMethod``: a ``facectx.train`` checkpoint run through
+  ``facectx.inference.Hallucinator`` (EMA weights when the run kept them).
+* ``PredDirMethod``: any method's outputs, one ``<id>.png`` per face (``id`` = the manifest id
+  of the prepared original), e.g. written by ``python -m facectx.hallucinate`` or by another
+  project's code on the prepared images. Missing, unreadable or wrongly sized files are
+  reported per face and skipped; files matching no evaluated face are listed in the results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facectx.methods.base import Method, Prediction, from_uint8_hwc
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _run_label(path: Path) -> str:
+    """``<run folder>/<checkpoint stem>`` for ``<run>/checkpoints/<name>.ckpt``, else the stem."""
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.stem}"
+    return path.stem
+
+
+class CheckpointMethod(Method):
+    """A trained generator from a ``facectx.train`` checkpoint.
+
+    Args:
+        ckpt: checkpoint path (``<run>/checkpoints/last.ckpt``).
+        name: row label; None = ``<run folder>/<checkpoint stem>``.
+        use_ema: use the EMA generator when the checkpoint has one.
+    """
+
+    kind = "checkpoint"
+
+    def __init__(self, ckpt: str | os.PathLike, name: str | None = None, use_ema: bool = True):
+        self.ckpt = Path(ckpt).expanduser().resolve()
+        self.name = name or _run_label(self.ckpt)
+        self.use_ema = bool(use_ema)
+        self.model = None
+
+    def setup(self, size: int, device: torch.device) -> None:
+        from facectx.inference import Hallucinator
+
+        self.model = Hallucinator.from_checkpoint(self.ckpt, device=device, use_ema=self.use_ema)
+        if self.model.size != size:
+            raise ValueError(
+                f"{self.ckpt} makes {self.model.size} px faces but the evaluated faces are "
+                f"{size} px; evaluate on a folder prepared with size={self.model.size}."
+            )
+
+    def predict(self, batch: dict) -> Prediction:
+        assert self.model is not None, "call setup() first"
+        out = self.model(batch["masked"], batch["mask"]).to(batch["masked"].device)
+        return Prediction(out, [None] * len(out))
+
+    def describe(self) -> str:
+        return f"{self.name}: checkpoint {self.ckpt} ({'EMA' if self.use_ema else 'raw'} weights)"
+
+
+class PredDirMethod(Method):
+    """Outputs read from ``pred_dir/<id><suffix>`` (RGB, the prepared frame's size).
+
+    Args:
+        pred_dir: folder of outputs.
+        name: row label; None = the folder's name.
+        suffix: file name after the id.
+    """
+
+    kind = "pred_dir"
+
+    def __init__(self, pred_dir: str | os.PathLike, name: str | None = None, suffix: str = ".png"):
+        self.pred_dir = Path(pred_dir).expanduser().resolve()
+        self.name = name or self.pred_dir.name
+        self.suffix = suffix
+        self.size = 0
+        self.n_missing = 0
+        self.n_bad = 0
+
+    def setup(self, size: int, device: torch.device) -> None:
+        if not self.pred_dir.is_dir():
+            raise FileNotFoundError(
+                f"pred_dir {self.pred_dir} does not exist: point it at a folder of <id>.png "
+                f"outputs (e.g. written by `python -m facectx.hallucinate output=...`)."
+            )
+        self.size = size
+
+    def _read(self, face_id: str) -> tuple[np.ndarray | None, str | None]:
+        import cv2
+
+        path = self.pred_dir / f"{face_id}{self.suffix}"
+        if not path.is_file():
+            return None, f"missing {path.name}"
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            return None, f"unreadable {path.name}"
+        if bgr.shape[:2] != (self.size, self.size):
+            return (
+                None,
+                f"{path.name} is {bgr.shape[1]}x{bgr.shape[0]}, not {self.size}x{self.size}",
+            )
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+
+    def predict(self, batch: dict) -> Prediction:
+        images, problems = [], []
+        for face_id in batch["id"]:
+            rgb, problem = self._read(face_id)
+            if problem is not None:
+                self.n_missing += problem.startswith("missing")
+                self.n_bad += not problem.startswith("missing")
+                rgb = np.zeros((self.size, self.size, 3), np.uint8)
+            images.append(rgb)
+            problems.append(problem)
+        out = from_uint8_hwc(np.stack(images)).to(batch["masked"].device)
+        return Prediction(out, problems)
+
+    def finish(self, evaluated_ids: set[str]) -> list[str]:
+        notes = []
+        if self.n_missing or self.n_bad:
+            notes.append(
+                f"{self.name}: {self.n_missing} evaluated face(s) have no file in "
+                f"{self.pred_dir}, {self.n_bad} file(s) unreadable or of the wrong size "
+                "(listed in problems.csv; not scored)"
+            )
+        extra = sorted(
+            p.name
+            for p in self.pred_dir.iterdir()
+            if p.is_file()
+            and p.suffix.lower() in IMAGE_SUFFIXES
+            and not p.stem.endswith("_preview")
+            and p.name[: -len(self.suffix)] not in evaluated_ids
+        )
+        if extra:
+            shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+            notes.append(
+                f"{self.name}: {len(extra)} file(s) in {self.pred_dir} match no evaluated face "
+                f"(other split, or ids that are not in the prepared folder): {shown}"
+            )
+        return notes
+
+    def describe(self) -> str:
+        return f"{self.name}: outputs from {self.pred_dir}/<id>{self.suffix}"
+
+
+__all__ = ["CheckpointMethod", "PredDirMethod"]

@@ -1,0 +1,58 @@
+"""Evaluation metrics: pure functions on tensors / landmarks, and a registry by name.
+
+* ``image``: ``mse``, ``psnr``, ``ssim`` per image, on the frame or a region (torchmetrics).
+* ``identity``: ``pearson`` (the mean match score of eq. 7), ``cosine``, dlib's own descriptor.
+* ``verification``: ``tpr_at_fpr``, ``best_threshold``, ``accuracy``, LFW ``pairs.csv`` helpers.
+* ``fid``: ``frechet_distance`` of precomputed features through torchmetrics' FID.
+* ``landmarks``: ``pose_error``, ``expression_error``, ``head_pose``, canonical-frame landmarks.
+* ``registry``: ``get_metric(name)``, ``list_metrics(kind)``, ``describe()``.
+* ``evaluator``: ``Evaluator`` (scores methods on a prepared folder; ``facectx.evaluate`` runs
+  it), ``tables``: the results files.
+
+Formulas and choices: ``docs/evaluation.md``. Names load lazily: importing this package
+imports neither torchmetrics nor OpenCV nor dlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "mse": "facectx.metrics.image",
+    "psnr": "facectx.metrics.image",
+    "ssim": "facectx.metrics.image",
+    "region_mean": "facectx.metrics.image",
+    "pearson": "facectx.metrics.identity",
+    "cosine": "facectx.metrics.identity",
+    "mean_match_score": "facectx.metrics.identity",
+    "DlibNativeDescriptor": "facectx.metrics.identity",
+    "tpr_at_fpr": "facectx.metrics.verification",
+    "best_threshold": "facectx.metrics.verification",
+    "accuracy": "facectx.metrics.verification",
+    "read_pairs": "facectx.metrics.verification",
+    "pairs_in_set": "facectx.metrics.verification",
+    "frechet_distance": "facectx.metrics.fid",
+    "PrecomputedFeatures": "facectx.metrics.fid",
+    "head_pose": "facectx.metrics.landmarks",
+    "pose_error": "facectx.metrics.landmarks",
+    "pose_difference": "facectx.metrics.landmarks",
+    "expression_error": "facectx.metrics.landmarks",
+    "CanonicalLandmarks": "facectx.metrics.landmarks",
+    "Evaluator": "facectx.metrics.evaluator",
+    "EvaluationResult": "facectx.metrics.evaluator",
+    "Instruments": "facectx.metrics.evaluator",
+    "MetricSpec": "facectx.metrics.registry",
+    "describe": "facectx.metrics.registry",
+    "get_metric": "facectx.metrics.registry",
+    "list_metrics": "facectx.metrics.registry",
+    "register_metric": "facectx.metrics.registry",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'facectx.metrics' has no attribute {name!r}")
