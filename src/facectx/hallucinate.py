@@ -1,33 +1,171 @@
-"""Hallucinate context for every face of a prepared folder.
+"""Hallucinate context for faces: ``python -m facectx.hallucinate ckpt=... input=... output=...``.
 
-``python -m facectx.hallucinate ckpt=... input=PREPARED_DIR output=DIR`` writes
-``DIR/<id>.png`` (128 px portraits) and ``DIR/outputs.csv`` (id, output, source, person). Faces
-already listed in ``outputs.csv`` are skipped, so an interrupted run resumes.
+``input`` is either
+
+* a **prepared folder** (it holds ``manifest.csv``; see ``python -m facectx.prepare``): every face
+  listed there (optionally one ``split``) is hallucinated with its stored face hull as the
+  keep-mask; or
+* **raw photos**: one image file or a folder of them (searched recursively). Each photo is read
+  (``facectx.faces.io.read_image``), its faces detected, landmarked and aligned into the model's
+  canonical frame by :class:`facectx.faces.pipeline.FacePreparer` (``faces=all`` by default, so a
+  couple photo gives two portraits), and hallucinated.
+
+Output folder layout (the same for both inputs)::
+
+    OUT/<id>.png              hallucinated portrait, size x size (128 px for the paper's model)
+    OUT/masks/<id>.png        the keep-mask the model was given (255 = face pixel kept exactly)
+    OUT/previews/<id>.png     masked input | output | aligned original (preview=true)
+    OUT/outputs.csv           one row per portrait (OUTPUT_COLUMNS)
+    OUT/skipped.csv           photos that gave no portrait: source, reason, detail (prepared
+                              input: source = the face id whose files could not be read)
+
+``<id>`` is ``<photo-stem>_<face>`` (face 0 = the largest), the same ids ``facectx.prepare``
+gives. For photos the keep-mask is the landmark hull restricted to pixels that lie inside the
+photo (``AlignedFace.mask * AlignedFace.valid``), so context beyond the photo's edge is
+generated, not kept black. Face pixels of every portrait equal the aligned photo's exactly.
+
+Rows of one photo are appended together after all its files are written, so an interrupted
+run leaves only complete entries; a rerun skips every photo (or prepared id) already listed in
+``outputs.csv`` or ``skipped.csv`` and resumes.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import hydra
 import numpy as np
-from omegaconf import DictConfig
-
-from facectx._conf import config_dir
 
 log = logging.getLogger("facectx.hallucinate")
-OUTPUT_COLUMNS = ("id", "output", "source", "person")
+
+OUTPUTS = "outputs.csv"
+SKIPPED = "skipped.csv"
+OUTPUT_COLUMNS = (
+    "id",  # portrait id: <photo-stem>_<face index> (or the prepared folder's id)
+    "output",  # portrait path relative to the output folder
+    "mask",  # keep-mask path relative to the output folder (255 = kept face pixel)
+    "preview",  # preview path, or empty when preview=false
+    "source",  # source photo (relative to the input folder, or the prepared manifest's source)
+    "face_index",  # face index within its photo, 0 = largest
+    "person",  # identity label (LFW Name_NNNN stem for face 0, or the prepared manifest's)
+    "score",  # detector confidence (empty for prepared input without one)
+)
+SKIPPED_COLUMNS = ("source", "reason", "detail")
 
 
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    from PIL import Image
+@dataclass
+class HallucinateSummary:
+    """What one run did (``already_done`` counts entries from earlier runs)."""
 
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(rgb).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    mode: str = ""  # "prepared" or "photos"
+    photos: int = 0  # photos (or prepared faces) handled in this run
+    portraits: int = 0  # portraits written in this run
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> photos
+    already_done: int = 0
+    seconds: float = 0.0
+
+    @property
+    def portraits_per_second(self) -> float:
+        return self.portraits / self.seconds if self.seconds > 0 else 0.0
+
+
+def is_prepared_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a prepared face folder (a directory holding ``manifest.csv``)."""
+    from facectx.data.manifest import MANIFEST
+
+    p = Path(path)
+    return p.is_dir() and (p / MANIFEST).is_file()
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    from facectx.faces.io import write_png
+
+    write_png(path, image, compression=3)
+
+
+def _prepare_output(output: str | Path) -> Path:
+    from facectx.faces.io import remove_stale_tmp
+
+    out = Path(output).expanduser().resolve()
+    for d in (out, out / "masks", out / "previews"):
+        d.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(d)
+    return out
+
+
+def _write_portrait(
+    out_dir: Path,
+    fid: str,
+    output: np.ndarray,
+    keep: np.ndarray,
+    aligned: np.ndarray,
+    preview: bool,
+) -> dict[str, str]:
+    """Write a portrait, its keep-mask and (optionally) its preview; returns their paths."""
+    keep01 = (keep > 0).astype(np.uint8)
+    rel = {"output": f"{fid}.png", "mask": f"masks/{fid}.png", "preview": ""}
+    _png(out_dir / rel["output"], output)
+    _png(out_dir / rel["mask"], keep01 * 255)
+    if preview:
+        masked = aligned * keep01[:, :, None]
+        rel["preview"] = f"previews/{fid}.png"
+        _png(out_dir / rel["preview"], np.concatenate([masked, output, aligned], axis=1))
+    return rel
+
+
+def _run_model(model, images: Sequence[np.ndarray], keeps: Sequence[np.ndarray]) -> np.ndarray:
+    """Hallucinate uint8 aligned faces with uint8 {0,1} keep-masks; (N, S, S, 3) uint8 out.
+
+    Kept pixels are copied from the input in uint8, so they are bit-exact whatever the device
+    or precision the generator ran at.
+    """
+    import torch
+
+    from facectx.callbacks.grid import to_uint8
+    from facectx.data.transforms import image_to_tensor
+    from facectx.masks.ops import apply_mask
+
+    image = torch.stack([image_to_tensor(im) for im in images])
+    mask = torch.stack([torch.from_numpy((k > 0).astype(np.float32))[None] for k in keeps])
+    out = to_uint8(model(apply_mask(image, mask), mask))
+    keep = np.stack([(k > 0) for k in keeps])[..., None]
+    return np.where(keep, np.stack(images), out)
+
+
+def _progress(enabled: bool, what: str):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[portraits]} portraits"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def _load_model(ckpt: str, device: str, use_ema: bool):
+    from facectx.inference import Hallucinator
+
+    return Hallucinator.from_checkpoint(ckpt, device=device, use_ema=use_ema)
+
+
+# ---------------------------------------------------------------------------- prepared folders
 
 
 def hallucinate_folder(
@@ -38,77 +176,367 @@ def hallucinate_folder(
     batch_size: int = 32,
     device: str = "cpu",
     use_ema: bool = True,
-    preview: bool = False,
-) -> dict[str, int]:
-    """Run a trained cascade over a prepared folder; returns counts (done, skipped, total)."""
-    from rich.progress import Progress
-    from torch.utils.data import DataLoader, Subset
+    preview: bool = True,
+    progress: bool = True,
+    model=None,
+) -> HallucinateSummary:
+    """Run a trained cascade over every face of a prepared folder (its stored hull masks).
 
-    from facectx.callbacks.grid import to_uint8
-    from facectx.data.datasets import PreparedFaces
-    from facectx.data.manifest import CsvAppender, read_rows
-    from facectx.inference import Hallucinator
+    A face whose image or mask cannot be read is listed in ``skipped.csv`` (``source`` = its
+    id, reason ``unreadable``) and the run goes on.
 
-    model = Hallucinator.from_checkpoint(ckpt, device=device, use_ema=use_ema)
-    dataset = PreparedFaces(input, split=split, mirror=False)
-    if dataset.size != model.size:
+    Args:
+        ckpt: checkpoint written by ``python -m facectx.train``.
+        input: prepared folder (``manifest.csv``, ``images/``, ``masks/``...).
+        output: output folder (layout in the module docstring); resumed if it exists.
+        split: only faces of this manifest split; None = every face.
+        batch_size: faces per generator call.
+        device: torch device of the generator.
+        use_ema: use the EMA generator weights when the checkpoint has them.
+        preview: also write ``previews/<id>.png``.
+        progress: show a progress bar.
+        model: an already loaded :class:`facectx.inference.Hallucinator` (``ckpt`` is then
+            only recorded), e.g. to share one across calls.
+    """
+    from facectx.data.datasets import frame_size
+    from facectx.data.manifest import CsvAppender, read_manifest, read_rows
+    from facectx.faces.io import ImageReadError, read_png
+
+    model = model or _load_model(ckpt, device, use_ema)
+    root = Path(input).expanduser().resolve()
+    size = frame_size(root)
+    if size is not None and size != model.size:
         raise ValueError(
-            f"{input} holds {dataset.size} px faces but the model makes {model.size} px; "
+            f"{root} holds {size} px faces but the model makes {model.size} px; "
             f"prepare the photos again with size={model.size}."
         )
-    out_dir = Path(output).expanduser().resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = {r["id"] for r in read_rows(out_dir / "outputs.csv")}
-    todo = [i for i, r in enumerate(dataset.rows) if r["id"] not in done]
-    loader = DataLoader(Subset(dataset, todo), batch_size=batch_size, shuffle=False)
+    rows = read_manifest(root, split)
+    out_dir = _prepare_output(output)
+    done = {r["id"] for r in read_rows(out_dir / OUTPUTS)}
+    done |= {r["source"] for r in read_rows(out_dir / SKIPPED)}
+    todo = [r for r in rows if r["id"] not in done]
+    summary = HallucinateSummary(mode="prepared", already_done=len(rows) - len(todo))
+    size = model.size
     t0 = time.perf_counter()
-    with CsvAppender(out_dir / "outputs.csv", OUTPUT_COLUMNS) as csv_out, Progress() as bar:
-        task = bar.add_task("hallucinating", total=len(todo))
-        for batch in loader:
-            out = to_uint8(model(batch["masked"], batch["mask"]))
+    with (
+        CsvAppender(out_dir / OUTPUTS, OUTPUT_COLUMNS) as csv_out,
+        CsvAppender(out_dir / SKIPPED, SKIPPED_COLUMNS) as skipped,
+        _progress(progress, "hallucinate") as bar,
+    ):
+        task = bar.add_task("hallucinate", total=len(todo), portraits=0)
+        for i in range(0, len(todo), batch_size):
+            chunk, images, keeps = [], [], []
+            for r in todo[i : i + batch_size]:
+                try:
+                    im, keep = read_png(root / r["image"]), read_png(root / r["mask"])
+                    if im.shape != (size, size, 3) or keep.shape != (size, size):
+                        raise ImageReadError(
+                            root / r["image"],
+                            f"image {im.shape} / mask {keep.shape}, expected {size} px "
+                            f"(prepare again with size={size})",
+                        )
+                except ImageReadError as e:
+                    skipped.write({"source": r["id"], "reason": "unreadable", "detail": str(e)})
+                    summary.skipped["unreadable"] = summary.skipped.get("unreadable", 0) + 1
+                    continue
+                chunk.append(r)
+                images.append(im)
+                keeps.append(keep)
+            if chunk:
+                outs = _run_model(model, images, keeps)
+                out_rows = []
+                for r, out, keep, im in zip(chunk, outs, keeps, images):
+                    rel = _write_portrait(out_dir, r["id"], out, keep, im, preview)
+                    out_rows.append({**r, **rel, "id": r["id"]})
+                csv_out.write_many(out_rows)
+            n = len(todo[i : i + batch_size])
+            summary.photos += n
+            summary.portraits += len(chunk)
+            bar.update(task, advance=n, portraits=summary.portraits)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# ---------------------------------------------------------------------------- raw photos
+
+
+def list_inputs(input: str | Path) -> tuple[Path, list[tuple[str, Path]]]:
+    """(base folder, [(source relative to base, path)]) for one image file or a folder."""
+    from facectx.faces.io import list_images
+
+    p = Path(input).expanduser().resolve()
+    if p.is_file():
+        return p.parent, [(p.name, p)]
+    if not p.is_dir():
+        raise FileNotFoundError(f"input {p} is neither an image file nor a folder")
+    return p, [(q.relative_to(p).as_posix(), q) for q in list_images(p)]
+
+
+def build_preparer(
+    size: int,
+    eye_distance: float = 0.27,
+    eye_y: float = 0.43,
+    detector: str | dict = "hog",
+    landmarker: str | dict = "dlib",
+    upsample: int = 1,
+    faces: str = "all",
+    min_face: float = 20.0,
+):
+    """A :class:`FacePreparer` for the model's frame (``detector``/``landmarker``: registry names
+    or Hydra ``_target_`` dicts, as in ``conf/detector`` and ``conf/landmarks``)."""
+    from facectx.prepare import PreparerSpec
+
+    return PreparerSpec(
+        size=int(size),
+        eye_distance=float(eye_distance),
+        eye_y=float(eye_y),
+        detector=detector,
+        landmarker=landmarker,
+        upsample=int(upsample),
+        faces=faces,
+        min_face=float(min_face),
+    ).build()
+
+
+def hallucinate_photos(
+    ckpt: str,
+    input: str,
+    output: str,
+    eye_distance: float | None = None,
+    eye_y: float | None = None,
+    detector: str | dict = "hog",
+    landmarker: str | dict = "dlib",
+    upsample: int = 1,
+    faces: str = "all",
+    min_face: float = 20.0,
+    batch_size: int = 32,
+    device: str = "cpu",
+    use_ema: bool = True,
+    preview: bool = True,
+    limit: int | None = None,
+    progress: bool = True,
+    model=None,
+    preparer=None,
+) -> HallucinateSummary:
+    """Detect, align and hallucinate every face of raw photos (one file or a folder).
+
+    Args:
+        ckpt: checkpoint written by ``python -m facectx.train``.
+        input: an image file, or a folder searched recursively for jpg/jpeg/png/webp/bmp.
+        output: output folder (layout in the module docstring); resumed if it exists.
+        eye_distance, eye_y: canonical frame the model was trained in (fractions of its size);
+            None = the checkpoint's recorded frame, else the project default (0.27, 0.43).
+        detector, landmarker: face detector / 68-point landmarker, names or ``_target_`` dicts.
+        upsample: HOG detector doublings (finds faces down to ~40 px at 1).
+        faces: ``all`` (every face, largest first), ``largest`` or ``one``.
+        min_face: faces with an eye distance (or box side) below this many source px are skipped.
+        batch_size: faces per generator call (faces of several photos are batched together).
+        device: torch device of the generator.
+        use_ema: use the EMA generator weights when the checkpoint has them.
+        preview: write ``previews/<id>.png`` (masked | output | aligned original).
+        limit: handle at most this many not-yet-done photos (None = all); a rerun continues.
+        progress: show a progress bar.
+        model: an already loaded Hallucinator (``ckpt`` is then only recorded).
+        preparer: an already built FacePreparer (its frame must match the model's size).
+    """
+    from facectx.data.manifest import CsvAppender, read_rows
+    from facectx.faces.io import ImageReadError, read_image
+    from facectx.prepare import face_id, person_from_stem, unique_stems
+
+    model = model or _load_model(ckpt, device, use_ema)
+    frame = _checkpoint_frame(ckpt) if ckpt and (eye_distance is None or eye_y is None) else {}
+    eye_distance = eye_distance if eye_distance is not None else frame.get("eye_distance", 0.27)
+    eye_y = eye_y if eye_y is not None else frame.get("eye_y", 0.43)
+    if preparer is None:
+        preparer = build_preparer(
+            model.size, eye_distance, eye_y, detector, landmarker, upsample, faces, min_face
+        )
+    if preparer.frame.size != model.size:
+        raise ValueError(
+            f"the face preparer's frame is {preparer.frame.size} px but the model makes "
+            f"{model.size} px portraits"
+        )
+    base, listed = list_inputs(input)
+    out_dir = _prepare_output(output)
+    try:
+        inside = out_dir.relative_to(base).as_posix() + "/"
+        listed = [(s, p) for s, p in listed if not s.startswith(inside)]
+    except ValueError:
+        pass
+    stems = unique_stems([s for s, _ in listed])
+    done = {r["source"] for r in read_rows(out_dir / OUTPUTS)}
+    done |= {r["source"] for r in read_rows(out_dir / SKIPPED)}
+    todo = [(s, p) for s, p in listed if s not in done]
+    summary = HallucinateSummary(mode="photos", already_done=len(listed) - len(todo))
+    if limit is not None:
+        todo = todo[: max(0, int(limit))]
+    if not listed:
+        log.warning("no images found under %s", input)
+
+    t0 = time.perf_counter()
+    pending: list[tuple[str, list[Any]]] = []  # (source, faces) waiting for the generator
+
+    def flush(csv_out) -> None:
+        faces_all = [f for _, fs in pending for f in fs]
+        if not faces_all:
+            pending.clear()
+            return
+        outs = _run_model(
+            model, [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
+        )
+        k = 0
+        for source, fs in pending:
             rows = []
-            for k, face_id in enumerate(batch["id"]):
-                _save_png(out_dir / f"{face_id}.png", out[k])
-                if preview:
-                    side = np.concatenate(
-                        [to_uint8(batch["masked"][k]), out[k], to_uint8(batch["image"][k])], 1
-                    )
-                    _save_png(out_dir / f"{face_id}_preview.png", side)
-                row = dataset.rows[int(batch["index"][k])]
+            person = person_from_stem(Path(source).stem)
+            for i, f in enumerate(fs):
+                fid = face_id(source, i, stems[source])
+                rel = _write_portrait(out_dir, fid, outs[k], f.mask * f.valid, f.image, preview)
+                k += 1
                 rows.append(
                     {
-                        "id": face_id,
-                        "output": f"{face_id}.png",
-                        "source": row.get("source", ""),
-                        "person": row.get("person", ""),
+                        "id": fid,
+                        **rel,
+                        "source": source,
+                        "face_index": i,
+                        "person": person if i == 0 else "",
+                        "score": f"{f.score:.4f}",
                     }
                 )
-            csv_out.write_many(rows)
-            bar.advance(task, len(rows))
-    dt = time.perf_counter() - t0
+            csv_out.write_many(rows)  # all faces of one photo land together
+            summary.portraits += len(rows)
+        pending.clear()
+
+    with (
+        CsvAppender(out_dir / OUTPUTS, OUTPUT_COLUMNS) as csv_out,
+        CsvAppender(out_dir / SKIPPED, SKIPPED_COLUMNS) as skipped,
+        _progress(progress, "hallucinate") as bar,
+    ):
+        task = bar.add_task("hallucinate", total=len(todo), portraits=0)
+
+        def skip(source: str, reason: str, detail: str) -> None:
+            skipped.write({"source": source, "reason": reason, "detail": detail})
+            summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
+
+        for source, path in todo:
+            summary.photos += 1
+            try:
+                result = preparer.run(read_image(path))
+            except ImageReadError as e:
+                skip(source, "unreadable", e.reason)
+            except Exception as e:  # one bad photo must not end a long run
+                log.debug("error on %s", source, exc_info=True)
+                skip(source, "error", f"{type(e).__name__}: {e}")
+            else:
+                if result.faces:
+                    pending.append((source, result.faces))
+                else:
+                    skip(source, result.reason, result.detail)
+            if sum(len(fs) for _, fs in pending) >= batch_size:
+                flush(csv_out)
+            bar.update(task, advance=1, portraits=summary.portraits)
+        flush(csv_out)
+        bar.update(task, portraits=summary.portraits)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _checkpoint_frame(ckpt: str) -> dict[str, float]:
+    """The canonical frame a checkpoint records (``facectx.frame``), or {} when it has none."""
+    import torch
+
+    try:  # memory-mapped: reads the metadata, not the (possibly GB-sized) weights
+        meta = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True).get("facectx")
+    except Exception:
+        return {}
+    frame = meta.get("frame") if isinstance(meta, dict) else None
+    return dict(frame) if isinstance(frame, dict) else {}
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def hallucinate(ckpt: str, input: str, output: str, **kwargs: Any) -> HallucinateSummary:
+    """Dispatch on the input: a prepared folder (has manifest.csv) or raw photos."""
+    if is_prepared_folder(input):
+        keys = ("split", "batch_size", "device", "use_ema", "preview", "progress", "model")
+        return hallucinate_folder(
+            ckpt, input, output, **{k: kwargs[k] for k in keys if k in kwargs}
+        )
+    kwargs.pop("split", None)
+    return hallucinate_photos(ckpt, input, output, **kwargs)
+
+
+def print_summary(summary: HallucinateSummary, output: str | Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"hallucinate ({summary.mode}) -> {output}", show_header=False)
+    t.add_row(
+        "photos handled" if summary.mode == "photos" else "faces handled", str(summary.photos)
+    )
+    t.add_row("portraits written", str(summary.portraits))
+    for reason, n in sorted(summary.skipped.items()):
+        t.add_row(f"skipped: {reason}", str(n))
+    t.add_row("already done (resumed)", str(summary.already_done))
+    t.add_row("time", f"{summary.seconds:.1f} s")
+    t.add_row("throughput", f"{summary.portraits_per_second:.1f} portraits/s")
+    Console(stderr=True).print(t)
+
+
+def run(cfg) -> HallucinateSummary:
+    """Run a composed ``hallucinate`` config (conf/hallucinate.yaml)."""
+    from omegaconf import OmegaConf
+
+    def plain(key: str):
+        v = cfg.get(key)
+        return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+    summary = hallucinate(
+        str(cfg.ckpt),
+        str(Path(str(cfg.input)).expanduser()),
+        str(Path(str(cfg.output)).expanduser()),
+        split=cfg.get("split"),
+        eye_distance=cfg.get("eye_distance"),
+        eye_y=cfg.get("eye_y"),
+        detector=plain("detector"),
+        landmarker=plain("landmarks"),
+        upsample=int(cfg.upsample),
+        faces=str(cfg.faces),
+        min_face=float(cfg.min_face),
+        batch_size=int(cfg.batch_size),
+        device=str(cfg.device),
+        use_ema=bool(cfg.use_ema),
+        preview=bool(cfg.preview),
+        limit=cfg.get("limit"),
+        progress=bool(cfg.progress),
+    )
+    print_summary(summary, cfg.output)
     log.info(
-        "%d faces in %.1f s (%.1f img/s), %d already done; outputs in %s",
-        len(todo),
-        dt,
-        len(todo) / max(dt, 1e-9),
-        len(done),
-        out_dir,
+        "%s: %d portraits from %d %s in %.1f s, skipped %s, %d already done",
+        summary.mode,
+        summary.portraits,
+        summary.photos,
+        "photos" if summary.mode == "photos" else "faces",
+        summary.seconds,
+        summary.skipped,
+        summary.already_done,
     )
-    return {"done": len(todo), "skipped": len(done), "total": len(dataset)}
+    return summary
 
 
-@hydra.main(config_path=config_dir(), config_name="hallucinate", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    hallucinate_folder(
-        cfg.ckpt,
-        cfg.input,
-        cfg.output,
-        cfg.split,
-        cfg.batch_size,
-        cfg.device,
-        cfg.use_ema,
-        cfg.preview,
-    )
+def _hydra_entry(cfg) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """``python -m facectx.hallucinate`` (Hydra: conf/hallucinate.yaml)."""
+    import hydra
+
+    from facectx._conf import config_dir
+
+    hydra.main(version_base="1.3", config_path=config_dir(), config_name="hallucinate")(
+        _hydra_entry
+    )()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ Every method maps a batch of masked faces to completed faces (``base.Method.pred
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facectx._lazy import lazy_exports
 
 _LAZY = {
     "Method": "facectx.methods.base",
@@ -22,10 +21,4 @@ _LAZY = {
     "PredDirMethod": "facectx.methods.external",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'facectx.methods' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)

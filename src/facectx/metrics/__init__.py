@@ -15,8 +15,7 @@ imports neither torchmetrics nor OpenCV nor dlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from facectx._lazy import lazy_exports
 
 _LAZY = {
     "mse": "facectx.metrics.image",
@@ -49,10 +48,4 @@ _LAZY = {
     "register_metric": "facectx.metrics.registry",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'facectx.metrics' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _LAZY)
