@@ -116,4 +116,19 @@ class CascadeGAN(GANModule):
                 "upscaler_channels": int(g.upscaler_channels),
             },
             "ema": self.ema_decay is not None,
+            "frame": self._training_frame(),
         }
+
+    def _training_frame(self) -> dict | None:
+        """The canonical frame of the training data (from its meta.json), so inference on raw
+        photos aligns faces exactly as the model saw them."""
+        import json
+        from pathlib import Path
+
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or not hasattr(dm, "resolve_root"):
+            return None
+        meta = Path(dm.resolve_root()) / "meta.json"
+        if not meta.exists():
+            return None
+        return json.loads(meta.read_text()).get("frame")

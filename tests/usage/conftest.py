@@ -1,0 +1,96 @@
+"""Fixtures for the "using trained models" tests: one tiny trained checkpoint per session."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from facectx._conf import config_dir
+
+# The same shrinking as tests/modules/conftest.py (kept here so this folder stands alone).
+TINY = [
+    "generator.width=0.0625",
+    "discriminator.width=0.0625",
+    "data.num_workers=0",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.progress_bar",
+]
+
+
+def compose_train(tmp_path: Path, overrides: list[str]):
+    """The composed train config with outputs under ``tmp_path``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                *overrides,
+            ],
+        )
+
+
+def sample_available() -> bool:
+    try:
+        from facectx.assets import sample_root
+
+        return (Path(sample_root()) / "manifest.csv").exists()
+    except Exception:
+        return False
+
+
+needs_sample = pytest.mark.skipif(not sample_available(), reason="embedded sample not built")
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A real checkpoint from ``facectx.train.run``: tiny width, one step on the embedded sample."""
+    from facectx.train import run
+
+    if not sample_available():
+        pytest.skip("embedded sample not built")
+    tmp = tmp_path_factory.mktemp("train")
+    summary = run(
+        compose_train(
+            tmp,
+            [
+                *TINY,
+                "identity=none",
+                "trainer.max_epochs=1",
+                "trainer.limit_train_batches=1",
+                "trainer.limit_val_batches=1",
+            ],
+        )
+    )
+    path = summary.get("last_checkpoint")
+    assert path and Path(path).is_file(), summary
+    return Path(path)
+
+
+def replicate_sample(dst: Path, n: int) -> Path:
+    """A prepared folder of ``n`` faces: the embedded sample's rows repeated under ids
+    ``<id>~<k>`` (image/mask/valid/landmark folders symlinked, not copied)."""
+    from facectx.assets import sample_root
+
+    src = Path(sample_root())
+    dst.mkdir(parents=True)
+    for name in ("images", "masks", "valid", "landmarks"):
+        (dst / name).symlink_to(src / name, target_is_directory=True)
+    (dst / "meta.json").write_text((src / "meta.json").read_text())
+    with open(src / "manifest.csv", newline="") as f:
+        base = list(csv.DictReader(f))
+    rows = [
+        {**base[i % len(base)], "id": f"{base[i % len(base)]['id']}~{i // len(base)}"}
+        for i in range(n)
+    ]
+    with open(dst / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return dst
