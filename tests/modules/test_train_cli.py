@@ -244,7 +244,8 @@ def test_ddp_cpu_two_processes(tmp_path):
         tmp_path,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "world_size: 2" in res.stderr or "MEMBER: 2/2" in res.stderr, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    assert "MEMBER: 2/2" in out, out[-3000:]  # Lightning's line for the second process
     assert len(list((tmp_path / "logs" / "quickstart").glob("*/summary.json"))) == 1
 
 

@@ -96,8 +96,10 @@ class CascadeGAN(GANModule):
         top = self.sizes[-1]
         pyr = batch["pyramid"][top]
         ctx = context_l1(out[top], pyr["image"], pyr["mask"], pyr.get("valid"))
-        self.log("val/context_l1", ctx.mean(), prog_bar=True, batch_size=ctx.shape[0])
-        self.log("val/l1", (out[top] - pyr["image"]).abs().mean(), batch_size=ctx.shape[0])
+        n = ctx.shape[0]
+        self.log("val/context_l1", ctx.mean(), prog_bar=True, batch_size=n, sync_dist=True)
+        l1 = (out[top] - pyr["image"]).abs().mean()
+        self.log("val/l1", l1, batch_size=n, sync_dist=True)
 
     def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
         return self.hallucinate(batch)[self.sizes[-1]]

@@ -187,6 +187,7 @@ class GANModule(pl.LightningModule):
             on_step=True,
             on_epoch=True,
             batch_size=batch_size,
+            sync_dist=True,  # epoch means over every process under DDP; no-op on one device
         )
         self.log("iteration", self.iteration.float(), on_step=True, on_epoch=False)
 
