@@ -53,17 +53,6 @@ class CascadeGAN(GANModule):
         self.setup_ema()
 
     # ---- GANModule hooks ------------------------------------------------------------------
-    @property
-    def generator_module(self) -> nn.Module:
-        return self.generator
-
-    @property
-    def uses_discriminator(self) -> bool:
-        return self.loss.uses_adversarial
-
-    def generator_parameters(self) -> Iterator[nn.Parameter]:
-        return self.generator.parameters()
-
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminators.parameters()
 

@@ -86,20 +86,21 @@ class GANModule(pl.LightningModule):
         raise NotImplementedError
 
     def generator_parameters(self) -> Iterator[nn.Parameter]:
-        raise NotImplementedError
+        return self.generator_module.parameters()
 
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         raise NotImplementedError
 
     @property
     def generator_module(self) -> nn.Module:
-        """The module the EMA tracks (subclasses return their generator)."""
-        raise NotImplementedError
+        """The module the EMA tracks and G's optimiser trains: ``self.generator`` by default."""
+        return self.generator
 
     @property
     def uses_discriminator(self) -> bool:
         """False when the adversarial term is off: D is then neither run nor stepped."""
-        return True
+        loss = getattr(self, "loss", None)
+        return bool(getattr(loss, "uses_adversarial", True))
 
     # ---- EMA ------------------------------------------------------------------------------
     def setup_ema(self) -> None:

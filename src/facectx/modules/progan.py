@@ -233,17 +233,6 @@ class ProGAN(GANModule):
         return min(1.0, (done + 1) / max(1, self._fade_iterations))
 
     # ---- GANModule hooks ------------------------------------------------------------------
-    @property
-    def generator_module(self) -> nn.Module:
-        return self.generator
-
-    @property
-    def uses_discriminator(self) -> bool:
-        return self.loss.uses_adversarial
-
-    def generator_parameters(self) -> Iterator[nn.Parameter]:
-        return self.generator.parameters()
-
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminator.parameters()
 
