@@ -22,35 +22,12 @@ Goal on one H100: >= 5,000 img/s end-to-end at width 1, 128 px.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
-
-
-def replicate_sample(dst: Path, n: int) -> Path:
-    """A prepared folder of n faces: the embedded sample's rows repeated as ``<id>~<k>``."""
-    from facectx.assets import sample_root
-
-    src = Path(sample_root())
-    dst.mkdir(parents=True)
-    for name in ("images", "masks", "valid", "landmarks"):
-        (dst / name).symlink_to(src / name, target_is_directory=True)
-    (dst / "meta.json").write_text((src / "meta.json").read_text())
-    with open(src / "manifest.csv", newline="") as f:
-        base = list(csv.DictReader(f))
-    rows = [
-        {**base[i % len(base)], "id": f"{base[i % len(base)]['id']}~{i // len(base)}"}
-        for i in range(n)
-    ]
-    with open(dst / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return dst
 
 
 def bench_generator(
@@ -138,8 +115,11 @@ def main() -> None:
         f"channels_last={channels_last}; random weights"
     )
     results = []
+    from facectx.assets import sample_root
+    from facectx.data.manifest import link_prepared
+
     with tempfile.TemporaryDirectory(prefix="bench_augment_") as tmp:
-        prepared = replicate_sample(Path(tmp) / "prepared", n)
+        prepared = link_prepared(sample_root(), Path(tmp) / "prepared", n)
         for width in args.widths:
             torch.manual_seed(0)
             gen = CascadeGenerator(width=width).eval().requires_grad_(False).to(device)

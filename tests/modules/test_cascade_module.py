@@ -94,35 +94,15 @@ def test_context_l1_ignores_face_and_invalid_pixels():
     assert context_l1(pred, target, mask, valid).item() == pytest.approx(0.5)
 
 
-def _subset_folder(src, dst, n, copies=1):
-    """A prepared folder holding the first ``n`` faces of ``src`` (files linked, not copied),
-    each listed ``copies`` times under distinct ids so one epoch holds many steps."""
-    import csv
-
-    dst.mkdir()
-    for name in ("images", "masks", "valid", "landmarks"):
-        (dst / name).symlink_to(src / name, target_is_directory=True)
-    (dst / "meta.json").write_text((src / "meta.json").read_text())
-    with open(src / "manifest.csv", newline="") as f:
-        base = list(csv.DictReader(f))[:n]
-    rows = [{**r, "id": f"{r['id']}~{c}"} for c in range(copies) for r in base]
-    with open(dst / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return dst
-
-
 @needs_sample
 def test_overfit_eight_real_faces_halves_context_l1(tmp_path):
     """8 real LFW faces (the embedded sample) at small width: context L1 falls >= 50%."""
-    from pathlib import Path
-
     from facectx.assets import sample_root
     from facectx.data.datamodule import FaceDataModule
+    from facectx.data.manifest import link_prepared
 
     pl.seed_everything(0)
-    root = _subset_folder(Path(sample_root()), tmp_path / "eight", 8, copies=50)
+    root = link_prepared(sample_root(), tmp_path / "eight", 8 * 50, faces=8)
     dm = FaceDataModule(
         root=root, batch_size=8, mirror=False, val_fraction=0.0, pyramid_sizes=(8, 16, 32)
     )

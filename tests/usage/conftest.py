@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -74,23 +73,8 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 
 
 def replicate_sample(dst: Path, n: int) -> Path:
-    """A prepared folder of ``n`` faces: the embedded sample's rows repeated under ids
-    ``<id>~<k>`` (image/mask/valid/landmark folders symlinked, not copied)."""
+    """A prepared folder of ``n`` faces made from the embedded sample (files linked)."""
     from facectx.assets import sample_root
+    from facectx.data.manifest import link_prepared
 
-    src = Path(sample_root())
-    dst.mkdir(parents=True)
-    for name in ("images", "masks", "valid", "landmarks"):
-        (dst / name).symlink_to(src / name, target_is_directory=True)
-    (dst / "meta.json").write_text((src / "meta.json").read_text())
-    with open(src / "manifest.csv", newline="") as f:
-        base = list(csv.DictReader(f))
-    rows = [
-        {**base[i % len(base)], "id": f"{base[i % len(base)]['id']}~{i // len(base)}"}
-        for i in range(n)
-    ]
-    with open(dst / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return dst
+    return link_prepared(sample_root(), dst, n)

@@ -138,3 +138,32 @@ def iter_sources_done(root: str | os.PathLike) -> Iterator[str]:
         yield r["source"]
     for r in read_rows(root / SKIPPED):
         yield r["source"]
+
+
+def link_prepared(
+    src: str | os.PathLike, dst: str | os.PathLike, n: int, faces: int | None = None
+) -> Path:
+    """A prepared folder of ``n`` rows that reuses ``src``'s files (folders symlinked, not copied).
+
+    Rows cycle through the first ``faces`` faces of ``src`` (all if None) under ids
+    ``<id>~<k>``, so small real datasets can be made as long as a test or benchmark needs.
+    """
+    src, dst = Path(src), Path(dst)
+    base = read_rows(src / MANIFEST)
+    if faces is not None:
+        base = base[:faces]
+    if not base:
+        raise ManifestError(f"{src / MANIFEST} has no rows to link")
+    dst.mkdir(parents=True)
+    for name in ("images", "masks", "valid", "landmarks"):
+        (dst / name).symlink_to(src / name, target_is_directory=True)
+    (dst / META).write_text((src / META).read_text())
+    rows = [
+        {**base[i % len(base)], "id": f"{base[i % len(base)]['id']}~{i // len(base)}"}
+        for i in range(n)
+    ]
+    with (dst / MANIFEST).open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return dst

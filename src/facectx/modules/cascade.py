@@ -96,16 +96,10 @@ class CascadeGAN(GANModule):
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # What facectx.Hallucinator needs to rebuild the generator without Lightning or Hydra.
-        g = self.generator
         checkpoint["facectx"] = {
             "kind": "cascade",
             "version": __import__("facectx").__version__,
-            "generator": {
-                "sizes": list(g.sizes),
-                "width": float(g.width),
-                "detach_between_blocks": bool(g.detach_between_blocks),
-                "upscaler_channels": int(g.upscaler_channels),
-            },
+            "generator": self.generator.init_args(),
             "ema": self.ema_decay is not None,
             "frame": self._training_frame(),
         }

@@ -353,17 +353,11 @@ class ProGAN(GANModule):
 
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        g = self.generator
         checkpoint["facectx"] = {
             # a one-block cascade: facectx.Hallucinator loads it like any cascade checkpoint
             "kind": "cascade",
             "version": __import__("facectx").__version__,
-            "generator": {
-                "sizes": list(g.sizes),
-                "width": float(g.width),
-                "detach_between_blocks": bool(g.detach_between_blocks),
-                "upscaler_channels": int(g.upscaler_channels),
-            },
+            "generator": self.generator.init_args(),
             "ema": self.ema_decay is not None,
             "progan": {
                 "size": self.current_size,

@@ -253,6 +253,15 @@ class CascadeGenerator(nn.Module):
             {f"up_{s}": PixelShuffleUpscaler(width, upscaler_channels) for s in sizes[1:]}
         )
 
+    def init_args(self) -> dict:
+        """Constructor arguments that rebuild this generator (stored in checkpoints)."""
+        return {
+            "sizes": list(self.sizes),
+            "width": float(self.width),
+            "detach_between_blocks": bool(self.detach_between_blocks),
+            "upscaler_channels": int(self.upscaler_channels),
+        }
+
     def _level(self, pyramid: Mapping[int, Mapping[str, Tensor]], s: int) -> tuple[Tensor, Tensor]:
         if s not in pyramid:
             raise KeyError(f"pyramid has no size {s} (has {sorted(pyramid)}); needs {self.sizes}")
