@@ -5,10 +5,13 @@ known pixels by Poisson blending Y_sp into the incomplete image along the hole: 
 the result keeps Y_sp's gradients, and its values are solved so that they meet the known pixels
 at the boundary.
 
-``poisson_blend`` uses OpenCV's ``seamlessClone`` (``NORMAL_CLONE``) with the hole **dilated by a
-few pixels** as the clone region, so the boundary condition is taken from known pixels just
-outside the hole (not from the hole's own edge pixels, which a mask drawn tight around a part
-may still contaminate). ``seamlessClone`` also changes pixels around its region, so only the
+``poisson_blend`` uses OpenCV's ``seamlessClone`` (``NORMAL_CLONE``) with the hole **dilated by
+5 pixels** as the clone region. ``seamlessClone`` erodes its mask by 3 px and its difference
+stencils reach 2 px further, so with a smaller margin the target's pixels *inside* the hole
+enter the solution (measured: with 3 px a black hole and the ground truth give results up to
+248/255 apart; from 5 px on they are identical). With 5 px the result depends only on the
+known pixels and the source: no ground truth leaks into an evaluation, and the old content of
+a user's photo (the eyes being replaced) does not show through. ``seamlessClone`` also changes pixels around its region, so only the
 solution *inside the original hole* is kept: pixels outside the hole equal the target exactly.
 Images are padded (reflected) before blending, so holes that touch the border work too.
 """
@@ -43,7 +46,7 @@ def poisson_blend(
     target: np.ndarray,
     source: np.ndarray,
     hole: np.ndarray,
-    dilate: int = 3,
+    dilate: int = 5,
     mode: str = "normal",
 ) -> np.ndarray:
     """Blend ``source`` into ``target`` inside ``hole``; pixels outside ``hole`` are ``target``'s.
@@ -52,7 +55,8 @@ def poisson_blend(
         target: (H, W, 3) uint8 image with the known pixels (e.g. the incomplete image or X̂).
         source: (H, W, 3) uint8 image whose content fills the hole (e.g. Y_sp), same geometry.
         hole: (H, W) array, nonzero = pixel to fill (the complement of a keep mask).
-        dilate: grow the clone region by this many pixels beyond the hole (>= 0).
+        dilate: grow the clone region by this many pixels beyond the hole (>= 0; below 5 the
+            target's pixels inside the hole influence the result, see the module docstring).
         mode: ``normal`` (``cv2.NORMAL_CLONE``, the paper's Poisson blending) or ``mixed``.
 
     Returns:

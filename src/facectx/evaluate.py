@@ -3,11 +3,15 @@
     python -m facectx.evaluate ckpt=RUN/checkpoints/last.ckpt data.root=PREPARED split=test
     python -m facectx.evaluate pred_dir=OUTPUTS data.root=PREPARED split=test
     python -m facectx.evaluate method=[mask_only,telea] data.root=PREPARED split=test
+    python -m facectx.evaluate ckpt=SWAPINPAINT.ckpt reference=cross mask=facial \
+        method=[paste_reference] data.root=PREPARED split=test
 
 Every method sees the same masked faces; its outputs are quantised to 8 bits (as if saved to
 PNG) and pixels outside the source photo (``valid`` = 0) are set to the original's before any
 metric. Per face: MSE, PSNR, SSIM on the frame and on the context (mask 0 and valid), LPIPS,
-identity Pearson (rho) and cosine, pose and expression errors. Per method: their means, FID,
+identity Pearson (rho) and cosine, pose and expression errors; with ``reference=cross`` every
+face also gets a reference face and ``id_ref`` (identity cosine of output to reference), the
+identity column of SwapInpaint's Table I. Per method: their means, FID,
 and verification on the LFW pairs inside the set. Outputs in the run folder
 (``logs/evaluate/<time>/``): ``results.md``, ``results.csv``, ``per_image.csv``,
 ``problems.csv`` (only if some faces could not be scored), ``settings.json``, ``samples.png``.
@@ -149,7 +153,7 @@ def build_methods(cfg: DictConfig) -> list[Method]:
     """Baselines (``method`` group), output folders (``pred_dir``) and checkpoints (``ckpt``)."""
     from hydra.utils import instantiate
 
-    from facectx.methods.external import CheckpointMethod, PredDirMethod
+    from facectx.methods.external import PredDirMethod
 
     methods: list[Method] = []
     for node in (cfg.get("method") or {}).values():
@@ -157,13 +161,34 @@ def build_methods(cfg: DictConfig) -> list[Method]:
     for label, path in _named(cfg.get("pred_dir")):
         methods.append(PredDirMethod(path, name=label))
     for label, path in _named(cfg.get("ckpt")):
-        methods.append(CheckpointMethod(path, name=label, use_ema=cfg.get("use_ema", True)))
+        methods += checkpoint_methods(cfg, label, path)
     seen: dict[str, int] = {}
     for m in methods:  # unique row labels
         seen[m.name] = seen.get(m.name, 0) + 1
         if seen[m.name] > 1:
             m.name = f"{m.name}#{seen[m.name]}"
     return methods
+
+
+def checkpoint_methods(cfg: DictConfig, label: str | None, path: str) -> list[Method]:
+    """Rows of one ``ckpt=`` entry: a cascade checkpoint gives one row; a SwapInpaint checkpoint
+    one row per ``swapinpaint.outputs`` entry (its prediction, and X̂ alone as a baseline)."""
+    from facectx.methods.external import CheckpointMethod
+    from facectx.methods.swapinpaint import SwapInpaintMethod, checkpoint_kind
+
+    use_ema = cfg.get("use_ema", True)
+    if checkpoint_kind(path) != "swapinpaint":
+        return [CheckpointMethod(path, name=label, use_ema=use_ema)]
+    si = cfg.get("swapinpaint") or {}
+    rows = []
+    for output in si.get("outputs", ["blended", "content"]):
+        name = label if label is None or output == "blended" else f"{label}/{output}"
+        rows.append(
+            SwapInpaintMethod(
+                path, name=name, use_ema=use_ema, output=output, dilate=si.get("dilate", 5)
+            )
+        )
+    return rows
 
 
 def log_to_loggers(logger_cfg, result: EvaluationResult) -> None:
@@ -225,6 +250,7 @@ def run(cfg: DictConfig) -> EvaluationResult:
         save_outputs=cfg.get("save_outputs", False),
         num_samples=cfg.get("num_samples", 8),
         progress=cfg.get("progress", True),
+        reference=cfg.get("reference"),
     )
     result = evaluator.run(methods, reference_row=cfg.get("reference_row", True))
     result.settings["key"] = settings_key(cfg)
@@ -273,6 +299,8 @@ def settings_key(cfg: DictConfig) -> dict[str, Any]:
         "limit": cfg.get("limit"),
         "seed": cfg.get("seed", 0),
         "mask": plain(cfg.get("mask")),
+        "reference": cfg.get("reference"),
+        "swapinpaint": plain(cfg.get("swapinpaint")),
         "identity": plain(cfg.get("identity")),
         "identity_backend": cfg.get("identity_backend", "port"),
         "lpips": plain(cfg.get("lpips")),

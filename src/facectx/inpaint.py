@@ -238,7 +238,7 @@ class Inpainter:
         keep: np.ndarray,
         reference: np.ndarray,
         blend: bool = True,
-        dilate: int = 3,
+        dilate: int = 5,
     ) -> AlignedResult:
         """Inpaint one aligned (S, S, 3) uint8 face given its (S, S) keep mask (1 = known) and
         an aligned reference; the output is Y_sp Poisson-blended into the hole (``blend``) or Y.
@@ -324,7 +324,7 @@ class Inpainter:
         preparer=None,
         reference_aligned: bool = False,
         blend: bool = True,
-        dilate: int = 3,
+        dilate: int = 5,
         seed: int = 0,
     ) -> PhotoResult:
         """Inpaint the face(s) of a raw (H, W, 3) uint8 RGB photo at full resolution.
@@ -431,7 +431,7 @@ def inpaint_photos(
     device: str = "cpu",
     use_ema: bool = True,
     blend: bool = True,
-    dilate: int = 3,
+    dilate: int = 5,
     seed: int = 0,
     save_aligned: bool = False,
     save_hole: bool = False,

@@ -13,7 +13,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from facectx.losses.swapinpaint import SwapInpaintLoss
 from facectx.modules.swapinpaint import SwapInpaintGAN
-from facectx.zoo.swapinpaint import ContentInference, MultiScalePatchDiscriminator, SwapGenerator
+from facectx.zoo.swapinpaint import (
+    ContentInference,
+    MultiScalePatchDiscriminator,
+    SwapGenerator,
+    SwapInpaint,
+)
 
 TINY_WIDTH = 1 / 16
 SIZE = 64
@@ -192,3 +197,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def swapinpaint_checkpoint(path, size: int, id_dim: int, name: str, seed: int = 0):
+    """A SwapInpaint checkpoint with random weights, as the train CLI would write it."""
+    torch.manual_seed(seed)
+    net = SwapInpaint(
+        ContentInference(size, width=TINY_WIDTH), SwapGenerator(size, id_dim, TINY_WIDTH)
+    )
+    torch.save(
+        {
+            "facectx": {
+                "kind": "swapinpaint",
+                "model": net.config,
+                "identity": {"name": name, "feature_dim": id_dim},
+                "ema": False,
+                "stage": "generator",
+            },
+            "state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()},
+        },
+        path,
+    )
+    return path

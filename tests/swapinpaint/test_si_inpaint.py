@@ -9,31 +9,9 @@ import pytest
 import torch
 
 from facectx.inpaint import Inpainter, InpaintError, inpaint_photos
-from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
 
-from .conftest import TINY_WIDTH, TinyIdentity, needs_dlib, random_pairs
-
-
-def _checkpoint(path, size: int, id_dim: int, name: str, seed: int = 0):
-    """A SwapInpaint checkpoint with random weights, as the train CLI would write it."""
-    torch.manual_seed(seed)
-    net = SwapInpaint(
-        ContentInference(size, width=TINY_WIDTH), SwapGenerator(size, id_dim, TINY_WIDTH)
-    )
-    torch.save(
-        {
-            "facectx": {
-                "kind": "swapinpaint",
-                "model": net.config,
-                "identity": {"name": name, "feature_dim": id_dim},
-                "ema": False,
-                "stage": "generator",
-            },
-            "state_dict": {f"generator.{k}": v for k, v in net.state_dict().items()},
-        },
-        path,
-    )
-    return path
+from .conftest import TinyIdentity, needs_dlib, random_pairs
+from .conftest import swapinpaint_checkpoint as _checkpoint
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from facectx.data.datamodule import FaceDataModule
 from facectx.data.datasets import MaskFn, PreparedFaces
-from facectx.data.transforms import hflip, image_to_tensor, seeded_generator
+from facectx.data.transforms import hflip, image_to_tensor, mirror_landmarks, seeded_generator
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class PairedFaces(Dataset):
     * ``reference`` (3, S, S) float32 in [-1, 1], the reference face (never masked);
     * ``reference_index`` int64 position of the reference in this dataset;
     * ``reference_id`` str, its manifest id;
+    * ``reference_landmarks`` (68, 2) float32, its aligned landmarks (mirrored with it);
     * ``same`` float32 scalar, 1 when image and reference show the same person (S in the paper).
 
     Args:
@@ -155,9 +156,12 @@ class PairedFaces(Dataset):
         flip = bool(torch.rand((), generator=gen) < 0.5) and self.mirror
         ref_row = self.faces.rows[ref_index]
         reference = image_to_tensor(self.faces._read_rgb(ref_row))
+        ref_landmarks = self.faces._read_landmarks(ref_row)
         if flip:
             reference = hflip(reference)
+            ref_landmarks = mirror_landmarks(ref_landmarks, reference.shape[-1])
         item["reference"] = reference
+        item["reference_landmarks"] = ref_landmarks
         item["reference_index"] = torch.tensor(ref_index, dtype=torch.int64)
         item["reference_id"] = ref_row["id"]
         item["same"] = torch.tensor(1.0 if same else 0.0)

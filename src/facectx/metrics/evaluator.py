@@ -1,6 +1,8 @@
 """The evaluation engine: score methods on one prepared folder (``facectx.evaluate`` runs it).
 
-Every method sees the same faces and masks. Its outputs are quantised to 8 bits (as if saved
+Every method sees the same faces and masks (and, with ``reference=cross|same``, the same
+reference face per image: SwapInpaint's setting, where ``id_ref`` is the identity cosine of the
+output to the reference). Its outputs are quantised to 8 bits (as if saved
 to PNG) and pixels outside the source photo (``valid`` = 0) are set to the original's before
 any metric. Per face: the registry's pixel metrics on the frame and on the context (mask 0 and
 valid), LPIPS, identity Pearson (rho) and cosine, pose and expression errors. Per method: their
@@ -32,6 +34,7 @@ PER_IMAGE_COLUMNS = (
     "method",
     "id",
     "person",
+    "reference",
     "problem",
     "note",
     "mse",
@@ -43,11 +46,14 @@ PER_IMAGE_COLUMNS = (
     "lpips",
     "rho",
     "id_cos",
+    "id_ref",
+    "same",
     "pose_err",
     "expr_err",
     "ctx_fraction",
 )
-MEAN_COLUMNS = PER_IMAGE_COLUMNS[5:16]
+MEAN_COLUMNS = PER_IMAGE_COLUMNS[PER_IMAGE_COLUMNS.index("mse") :]
+REFERENCE_MODES = ("cross", "same")
 RESULT_COLUMNS = (
     "method",
     "kind",
@@ -140,6 +146,10 @@ class Evaluator:
         save_outputs: write every method's (scored) outputs as PNGs.
         num_samples: faces kept for the sample grid.
         progress: show a rich progress bar.
+        reference: None, or pair every face with a reference face of the same set (SwapInpaint's
+            evaluation): ``cross`` = a different person (the paper's cross-image pairs),
+            ``same`` = another photo of the same person where there is one (else a different
+            person; the ``same`` column says which). Drawn from ``(seed, face index)``.
     """
 
     def __init__(
@@ -159,6 +169,7 @@ class Evaluator:
         save_outputs: bool = False,
         num_samples: int = 8,
         progress: bool = True,
+        reference: str | None = None,
     ) -> None:
         from facectx.data.datasets import PreparedFaces
         from facectx.data.manifest import read_manifest
@@ -173,9 +184,28 @@ class Evaluator:
         if limit is not None:
             split_arg = list(split) if split is not None and not isinstance(split, str) else split
             ids = [r["id"] for r in read_manifest(self.root, split_arg)][: int(limit)]
-        self.dataset = PreparedFaces(
-            self.root, split=split, mask=mask, mirror=False, seed=seed, ids=ids
-        )
+        if reference is not None and reference not in REFERENCE_MODES:
+            raise ValueError(
+                f"reference must be one of {REFERENCE_MODES} or null (no reference faces), got "
+                f"{reference!r}"
+            )
+        self.reference = reference
+        if reference is None:
+            self.dataset = PreparedFaces(
+                self.root, split=split, mask=mask, mirror=False, seed=seed, ids=ids
+            )
+        else:
+            from facectx.data.pairs import PairedFaces
+
+            self.dataset = PairedFaces(
+                self.root,
+                split=split,
+                mask=mask,
+                mirror=False,
+                seed=seed,
+                ids=ids,
+                same_share=1.0 if reference == "same" else 0.0,
+            )
         self.mask = mask
         self.size = int(self.dataset.size)
         self.ins = instruments or Instruments()
@@ -241,6 +271,13 @@ class Evaluator:
                 "nothing to evaluate: give ckpt=<checkpoint>, pred_dir=<folder> or "
                 "method=[mask_only,...] (see docs/evaluation.md)"
             )
+        needs = [m.name for m in methods if getattr(m, "needs_reference", False)]
+        if needs and self.reference is None:
+            raise ValueError(
+                f"method(s) {', '.join(needs)} fill the hole from a reference face: add "
+                "reference=cross (a different person per face, SwapInpaint's Table I) or "
+                "reference=same"
+            )
         for m in methods:
             m.setup(self.size, self.device)
         accs = [_Acc(m) for m in methods]
@@ -271,6 +308,8 @@ class Evaluator:
                         orig_fid[face_id] = orig["fid"][k]
                 self._keep_sample("masked", b["masked"])
                 self._keep_sample("original", b["image"])
+                if "reference" in b:
+                    self._keep_sample("reference", b["reference"])
                 for acc in accs:
                     self._score(acc, b, orig)
                 bar.advance(task, len(b["id"]))
@@ -296,9 +335,13 @@ class Evaluator:
     def _originals(self, b: dict) -> dict[str, Any]:
         """Identity and Inception features, landmark boxes and landmarks of the originals."""
         ins, image = self.ins, b["image"]
-        out: dict[str, Any] = {"id": None, "fid": None, "boxes": None, "landmarks": None}
+        out: dict[str, Any] = {
+            "id": None, "ref_id": None, "fid": None, "boxes": None, "landmarks": None
+        }
         if ins.identity is not None:
             out["id"] = self._identity(image, b["landmarks"])
+            if "reference" in b:
+                out["ref_id"] = self._identity(b["reference"], b["reference_landmarks"])
         if ins.fid is not None:
             out["fid"] = ins.fid(image).double().cpu()
         if ins.landmarks is not None:
@@ -336,6 +379,10 @@ class Evaluator:
         if orig["id"] is not None:
             f_h = orig["id"] if ref else self._identity(out, b["landmarks"])
             vals["rho"], vals["id_cos"] = pearson(orig["id"], f_h), cosine(orig["id"], f_h)
+            if orig["ref_id"] is not None:
+                vals["id_ref"] = cosine(orig["ref_id"], f_h)
+        if "same" in b:
+            vals["same"] = b["same"].float().cpu()
         if orig["fid"] is not None:
             i_h = orig["fid"] if ref else ins.fid(out).double().cpu()
         if orig["landmarks"] is not None:
@@ -349,6 +396,8 @@ class Evaluator:
                 self._save(m.name, ids, out, good)
         for k, face_id in enumerate(ids):
             row = {"method": m.name, "id": face_id, "person": b["person_name"][k]}
+            if "reference_id" in b:
+                row["reference"] = b["reference_id"][k]
             row["note"] = pred.notes[k] if k < len(pred.notes) else ""
             row["problem"] = pred.problems[k] or ""
             acc.rows.append(row)
@@ -475,6 +524,7 @@ class Evaluator:
             "faces": len(self.dataset),
             "size": self.size,
             "mask": repr(self.mask) if self.mask is not None else "stored hull",
+            "reference": self.reference,
             "seed": self.seed,
             "identity": self.ins.status.get("identity", "off"),
             "lpips": self.ins.status.get("lpips", "off"),

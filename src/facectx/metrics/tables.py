@@ -49,6 +49,13 @@ TABLE_CONTEXT = (
 )
 
 
+def swapinpaint_columns(settings: dict) -> tuple:
+    """Table I's columns; Identity is the cosine to the reference when there are references."""
+    if not settings.get("reference"):
+        return TABLE_SWAPINPAINT
+    return tuple(("id_ref", h, f) if c == "id_cos" else (c, h, f) for c, h, f in TABLE_SWAPINPAINT)
+
+
 def format_cell(row: dict, col: str, fmt: str, status: dict[str, str] | None = None) -> str:
     """One table cell: ``fmt`` of the value; "–" when missing, "∞", or why a metric is off."""
     v = row.get(col)
@@ -89,7 +96,8 @@ def results_markdown(result: EvaluationResult, title: str | None = None) -> str:
     lines = [
         title or f"# Evaluation: {s['root']} (split {split}, {s['faces']} faces, {s['size']} px)",
         "",
-        f"Mask: {s['mask']}. Identity: {s['identity']}. FID: {s['fid']}. LPIPS: {s['lpips']}. "
+        f"Mask: {s['mask']}. Reference faces: {s.get('reference') or 'none'}. "
+        f"Identity: {s['identity']}. FID: {s['fid']}. LPIPS: {s['lpips']}. "
         f"Landmarks: {s['landmarks']}.",
         "",
         "## Table 1 layout (Banerjee et al. 2020)",
@@ -100,10 +108,18 @@ def results_markdown(result: EvaluationResult, title: str | None = None) -> str:
         "",
         "## SwapInpaint Table I layout",
         "",
-        "MSE in [0, 1] units; PSNR in dB; Identity = cosine of identity features; Pose = mean "
-        "|yaw, pitch, roll| difference in degrees; Exp. = landmark distance / eye distance.",
+        "MSE in [0, 1] units (× 65025 for the paper's 8-bit units); PSNR in dB; "
+        + (
+            f"Identity = cosine of the output's identity features to the reference face's "
+            f"({s['reference']} pairs; the originals row: the ground truth's cosine to it)"
+            if s.get("reference")
+            else "Identity = cosine of the output's identity features to the original's "
+            "(no reference faces: reference=cross for SwapInpaint's setting)"
+        )
+        + "; Pose = mean |yaw, pitch, roll| difference in degrees; Exp. = landmark distance / "
+        "eye distance.",
         "",
-        markdown_table(result.rows, TABLE_SWAPINPAINT, s, label="Method"),
+        markdown_table(result.rows, swapinpaint_columns(s), s, label="Method"),
         "",
         "## Context only (mask 0 and valid) and verification",
         "",
