@@ -67,6 +67,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 )
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # trainer.enable_progress_bar=false (logs to a file, CI) wins over the progress-bar
+        # callback of the callbacks group, which Lightning would otherwise refuse
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 

@@ -17,7 +17,6 @@ TINY = [
     "data.num_workers=0",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "~callbacks.progress_bar",
 ]
 
 

@@ -121,7 +121,7 @@ def results_markdown(result: EvaluationResult, title: str | None = None) -> str:
         "",
         markdown_table(result.rows, swapinpaint_columns(s), s, label="Method"),
         "",
-        "## Context only (mask 0 and valid) and verification",
+        "## Generated region only (mask 0 and valid: the context, or the hole) and verification",
         "",
         markdown_table(result.rows, TABLE_CONTEXT, s, label="Method", fpr=s.get("fpr", 0.01)),
         "",
@@ -213,6 +213,8 @@ def print_results(result: EvaluationResult) -> None:
         ("tpr_at_fpr", "TPR", "{:.3f}"),
         ("pose_err", "pose", "{:.2f}"),
     ]
+    if result.settings.get("reference"):
+        cols.insert(2, ("id_ref", "id→ref", "{:.3f}"))
     table.add_column("method", overflow="fold")
     for _, h, _ in cols:
         table.add_column(h, justify="right")
