@@ -39,6 +39,7 @@ class Hallucinator:
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         self.size = int(generator.sizes[-1])
+        self.ema = False  # whether the weights are a checkpoint's EMA weights
 
     @classmethod
     def from_checkpoint(
@@ -62,7 +63,9 @@ class Hallucinator:
             generator.load_state_dict(weights, strict=True)
         except RuntimeError as e:
             raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
-        return cls(generator, device)
+        out = cls(generator, device)
+        out.ema = prefix == "generator_ema."
+        return out
 
     @torch.inference_mode()
     def __call__(self, masked: Tensor, mask: Tensor) -> Tensor:

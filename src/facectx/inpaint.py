@@ -143,6 +143,7 @@ class Inpainter:
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.identity = identity.to(self.device).eval().requires_grad_(False)
         self.size = int(model.size)
+        self.ema = False  # whether the weights are a checkpoint's EMA weights
 
     @classmethod
     def from_checkpoint(
@@ -202,7 +203,9 @@ class Inpainter:
                 "%s was saved during the content stage: G is untrained, outputs are meaningless",
                 path,
             )
-        return cls(model, identity, device)
+        out = cls(model, identity, device)
+        out.ema = prefix == "generator_ema."
+        return out
 
     # ---- tensors in the canonical frame ------------------------------------------------------
     def _check(self, name: str, x: Tensor, channels: int) -> Tensor:

@@ -119,7 +119,9 @@ def test_table_one_rows_on_cross_pairs(tmp_path):
         lm = torch.from_numpy(np.load(_sample() / by_id[fid]["landmarks"])).float()
         hole = (FacialMask()(128, lm, torch.Generator().manual_seed(0))[0] < 0.5).numpy()
         for name in ("si", "si/content", "paste"):
-            out = np.asarray(Image.open(tmp_path / "outputs" / name.replace("/", "_") / f"{fid}.png"))
+            out = np.asarray(
+                Image.open(tmp_path / "outputs" / name.replace("/", "_") / f"{fid}.png")
+            )
             assert np.array_equal(out[~hole], orig[~hole]), (name, fid)
             assert not np.array_equal(out[hole], orig[hole]), (name, fid)
         paste = np.asarray(Image.open(tmp_path / "outputs" / "paste" / f"{fid}.png"))

@@ -61,7 +61,8 @@ class CheckpointMethod(Method):
         return Prediction(out, [None] * len(out))
 
     def describe(self) -> str:
-        return f"{self.name}: checkpoint {self.ckpt} ({'EMA' if self.use_ema else 'raw'} weights)"
+        ema = self.model.ema if self.model is not None else self.use_ema
+        return f"{self.name}: checkpoint {self.ckpt} ({'EMA' if ema else 'raw'} weights)"
 
 
 class PredDirMethod(Method):

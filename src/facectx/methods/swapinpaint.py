@@ -133,10 +133,9 @@ class SwapInpaintMethod(Method):
             "composite": "Y = Y_sp's hole on the input, no blending",
             "content": "X̂ only (content inference, no identity)",
         }[self.output]
-        return (
-            f"{self.name}: SwapInpaint checkpoint {self.ckpt} "
-            f"({'EMA' if self.use_ema else 'raw'} weights), {what}"
-        )
+        inp = self._run.inpainter
+        ema = inp.ema if inp is not None else self.use_ema
+        return f"{self.name}: SwapInpaint checkpoint {self.ckpt} ({'EMA' if ema else 'raw'} weights), {what}"
 
 
 class PasteReference(Method):

@@ -336,7 +336,11 @@ class Evaluator:
         """Identity and Inception features, landmark boxes and landmarks of the originals."""
         ins, image = self.ins, b["image"]
         out: dict[str, Any] = {
-            "id": None, "ref_id": None, "fid": None, "boxes": None, "landmarks": None
+            "id": None,
+            "ref_id": None,
+            "fid": None,
+            "boxes": None,
+            "landmarks": None,
         }
         if ins.identity is not None:
             out["id"] = self._identity(image, b["landmarks"])
