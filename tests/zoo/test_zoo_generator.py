@@ -106,3 +106,22 @@ def test_upscaler():
     y = up(torch.rand(2, 3, 8, 8))
     assert y.shape == (2, 3, 16, 16) and y.abs().max() <= 1
     assert count_parameters(PixelShuffleUpscaler()) == (3 * 9 + 1) * 256 + (64 * 9 + 1) * 3
+
+
+def test_icnr_makes_the_untrained_pixel_shuffle_free_of_checkerboard():
+    """At init every 2×2 output block of a pixel-shuffle stage is constant (nearest-neighbour
+    upsampling of an ordinary conv), in the blocks' decoders and in the upscalers alike."""
+    from facectx.zoo.cascade import DecoderStage
+    from facectx.zoo.layers import icnr_
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6)
+    for stage in (DecoderStage(8, 4), PixelShuffleUpscaler(width=0.125)):
+        conv = stage.conv if isinstance(stage, DecoderStage) else stage.conv1
+        inp = x if isinstance(stage, DecoderStage) else x[:, :3]
+        y = stage.shuffle(conv(inp))
+        blocks = y.unfold(2, 2, 2).unfold(3, 2, 2)  # (B, C, H/2, W/2, 2, 2)
+        assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks), atol=1e-6)
+        assert conv.weight.std() > 0  # still a random init, only tied across positions
+    with pytest.raises(ValueError, match="multiple of 4"):
+        icnr_(torch.nn.Conv2d(3, 6, 3))

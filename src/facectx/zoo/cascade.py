@@ -22,6 +22,7 @@ from facectx.zoo.layers import (
     _build_pyramid,
     check_image,
     conv3x3,
+    icnr_,
     scale_channels,
 )
 
@@ -68,7 +69,7 @@ class DecoderStage(nn.Module):
             out_channels: C, channels after the pixel shuffle (the conv has 4·C filters).
         """
         super().__init__()
-        self.conv = conv3x3(in_channels, 4 * out_channels)
+        self.conv = icnr_(conv3x3(in_channels, 4 * out_channels))  # no checkerboard at init
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -185,7 +186,7 @@ class PixelShuffleUpscaler(nn.Module):
         """
         super().__init__()
         ch = scale_channels(channels, width)
-        self.conv1 = conv3x3(3, 4 * ch)
+        self.conv1 = icnr_(conv3x3(3, 4 * ch))
         self.shuffle = nn.PixelShuffle(2)
         self.conv2 = conv3x3(ch, 3)
 

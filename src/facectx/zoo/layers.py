@@ -28,6 +28,30 @@ def scale_channels(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+@torch.no_grad()
+def icnr_(conv: nn.Conv2d, scale: int = 2) -> nn.Conv2d:
+    """ICNR initialisation (Aitken et al. 2017) of a conv that feeds ``PixelShuffle(scale)``.
+
+    The default init gives each of the ``scale²`` sub-pixel positions its own random filter, so
+    an untrained (or briefly trained) network paints a fixed checkerboard on every output; on a
+    short CPU run that grid was what dominated FID. ICNR draws one filter per output channel
+    and repeats it for the ``scale²`` positions, so at init the shuffle equals nearest-neighbour
+    upsampling of an ordinary conv. Architecture and parameter count are unchanged.
+    """
+    r2 = scale * scale
+    out_ch = conv.out_channels
+    if out_ch % r2:
+        raise ValueError(f"icnr_: {out_ch} output channels are not a multiple of {r2}")
+    base = torch.empty(out_ch // r2, *conv.weight.shape[1:], dtype=conv.weight.dtype)
+    nn.init.kaiming_uniform_(base, a=5**0.5)  # nn.Conv2d's own default, per filter
+    conv.weight.copy_(base.repeat_interleave(r2, dim=0))
+    if conv.bias is not None:
+        fan_in = base[0].numel()
+        bias = torch.empty(out_ch // r2).uniform_(-(fan_in**-0.5), fan_in**-0.5)
+        conv.bias.copy_(bias.repeat_interleave(r2))
+    return conv
+
+
 def conv3x3(
     in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1, bias: bool = True
 ) -> nn.Conv2d:
