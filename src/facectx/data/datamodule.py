@@ -175,7 +175,8 @@ class FaceDataModule(pl.LightningDataModule):
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            # pinning needs a GPU; on CPU it only triggers a warning
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers,
             drop_last=train and self.drop_last and len(ds) >= self.batch_size,
         )
