@@ -85,13 +85,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "iterations": int(getattr(model, "iteration", 0)),
         "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
     }
+    from facectx.callbacks import LastCheckpoint
+
     ckpt_cb = getattr(trainer, "checkpoint_callback", None)
-    if ckpt_cb is not None:
-        for key, path in (
-            ("best_checkpoint", ckpt_cb.best_model_path),
-            ("last_checkpoint", getattr(ckpt_cb, "last_model_path", "")),
-        ):
-            summary[key] = path if path and Path(path).exists() else None
+    last_cb = next((cb for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
+    for key, path in (
+        ("best_checkpoint", getattr(ckpt_cb, "best_model_path", "")),
+        ("last_checkpoint", getattr(last_cb or ckpt_cb, "last_model_path", "")),
+    ):
+        summary[key] = path if path and Path(path).exists() else None
     if trainer.is_global_zero:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         log.info("done in %.1f s; outputs in %s", elapsed, out_dir)

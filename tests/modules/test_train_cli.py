@@ -115,6 +115,27 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
 
 
 @needs_sample
+def test_last_checkpoint_is_the_final_state_even_after_a_mid_epoch_stop(tmp_path):
+    # max_steps stands in for max_time: both stop inside an epoch. Lightning's own save_last
+    # would leave last.ckpt at the last epoch whose validation improved the best score.
+    common = [*SMALL, "data.batch_size=4", "trainer.limit_train_batches=2"]
+    summary = run(
+        compose_train(
+            tmp_path,
+            [*common, "trainer.limit_val_batches=1", "trainer.max_epochs=3", "+trainer.max_steps=10"],
+        )
+    )
+    assert summary["iterations"] == 5  # 2 optimiser steps per iteration; epoch 2 cut after 1
+    last = Path(summary["last_checkpoint"])
+    assert last.name == "last.ckpt" and not last.with_name("last.ckpt.tmp").exists()
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 10
+    assert int(state["state_dict"]["iteration"]) == 5
+    best = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert best["global_step"] <= 8  # best is saved at epoch ends only
+
+
+@needs_sample
 def test_resume_mid_epoch_continues_at_the_same_batch(tmp_path):
     """A checkpoint taken after the first batch of epoch 2 resumes with epoch 2's second batch."""
     common = [
