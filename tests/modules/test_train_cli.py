@@ -122,7 +122,12 @@ def test_last_checkpoint_is_the_final_state_even_after_a_mid_epoch_stop(tmp_path
     summary = run(
         compose_train(
             tmp_path,
-            [*common, "trainer.limit_val_batches=1", "trainer.max_epochs=3", "+trainer.max_steps=10"],
+            [
+                *common,
+                "trainer.limit_val_batches=1",
+                "trainer.max_epochs=3",
+                "+trainer.max_steps=10",
+            ],
         )
     )
     assert summary["iterations"] == 5  # 2 optimiser steps per iteration; epoch 2 cut after 1
