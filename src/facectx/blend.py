@@ -11,9 +11,10 @@ stencils reach 2 px further, so with a smaller margin the target's pixels *insid
 enter the solution (measured: with 3 px a black hole and the ground truth give results up to
 248/255 apart; from 5 px on they are identical). With 5 px the result depends only on the
 known pixels and the source: no ground truth leaks into an evaluation, and the old content of
-a user's photo (the eyes being replaced) does not show through. ``seamlessClone`` also changes pixels around its region, so only the
-solution *inside the original hole* is kept: pixels outside the hole equal the target exactly.
-Images are padded (reflected) before blending, so holes that touch the border work too.
+a user's photo (the eyes being replaced) does not show through. ``seamlessClone`` also changes
+pixels around its region, so only the solution *inside the original hole* is kept: pixels
+outside the hole equal the target exactly. Images are padded (reflected) before blending, so
+holes that touch the border work too.
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ class LastCheckpoint(pl.Callback):
     where it also saved a top-k checkpoint, so beside a monitored "best" checkpoint the file froze
     at the last improvement, and a stop by ``trainer.max_time`` lost everything after it. This
     callback also saves at the end of fit (a ``max_time``/``max_steps`` stop mid-epoch included;
-    resuming from it continues exactly, like any mid-epoch checkpoint). Each write goes to a
-    temporary file first and is renamed into place, so an interrupted save never leaves a
-    truncated ``last.ckpt``.
+    resuming from it continues exactly, like any mid-epoch checkpoint). ``Trainer.save_checkpoint``
+    writes through an fsspec transaction, so an interrupted save never leaves a truncated file.
     """
 
     def __init__(self, dirpath: str | os.PathLike, filename: str = "last.ckpt") -> None:
@@ -37,14 +36,7 @@ class LastCheckpoint(pl.Callback):
             or self._saved_step == trainer.global_step
         ):
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        if trainer.is_global_zero:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.strategy.barrier("last_checkpoint_dir")
-        trainer.save_checkpoint(tmp)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-        trainer.strategy.barrier("last_checkpoint_saved")
+        trainer.save_checkpoint(self.path)  # all ranks; rank 0 writes, atomically
         self._saved_step = trainer.global_step
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

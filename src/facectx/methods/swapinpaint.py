@@ -87,7 +87,6 @@ class SwapInpaintMethod(Method):
         dilate: pixels the Poisson clone region extends beyond the hole (``blended``).
     """
 
-    kind = "checkpoint"
     needs_reference = True
 
     def __init__(
