@@ -3,12 +3,15 @@
     python scripts/bench_train.py                        # CPU, width 1, batch 10, fp32
     python scripts/bench_train.py --width 0.125 --batch 16
     python scripts/bench_train.py --device cuda          # + bf16, channels_last, torch.compile
+    python scripts/bench_train.py --experiment lfw_cpu   # a recipe exactly as configured
 
 Training iterations run the whole step the LightningModule runs (generator forward, D step on
 separate real and fake minibatches for all 5 blocks, G step with every loss term): L1, LSGAN,
 TV, LPIPS-AlexNet and a VGG-16 (VGG-Face fc7) identity network. Loss networks use RANDOM
-weights here (their architecture sets the cost, not their weights). Inference is the generator
-cascade alone. Achieved GFLOP/s is printed next to a plain 3x3 convolution's on the same device,
+weights here (their architecture sets the cost, not their weights). With ``--experiment NAME``
+the model is the recipe's own (conf/experiment/NAME.yaml: its generator, discriminator, loss
+terms and identity network, real weights where they are offline) at the recipe's batch size,
+and the figure printed first is its iterations/s. Inference is the generator cascade alone. Achieved GFLOP/s is printed next to a plain 3x3 convolution's on the same device,
 as the yardstick for "close to the machine's conv throughput".
 """
 
@@ -65,14 +68,33 @@ def _build(width: float, lpips: bool, identity: bool, device: torch.device) -> C
     return model.to(device)
 
 
+def _build_recipe(experiment: str, device: torch.device) -> tuple[CascadeGAN, int]:
+    """The LightningModule of ``experiment=NAME`` as ``facectx.train`` builds it, and its batch."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from facectx._conf import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"experiment={experiment}", "paths.output_dir=.", "data.root=unused"],
+        )
+    model = instantiate(cfg.model)
+    model.iteration.fill_(model.adv_start)  # time the adversarial phase, not the warm start
+    return model.to(device), int(cfg.data.batch_size)
+
+
 def _train_step(model: CascadeGAN, opts, batch: dict, autocast) -> None:
     opt_g, opt_d = opts
     with autocast():
         out = model.generate(batch)
-        d_loss, _ = model.discriminator_loss(batch, {k: v.detach() for k, v in out.items()})
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
+    if model.uses_discriminator:
+        with autocast():
+            d_loss, _ = model.discriminator_loss(batch, {k: v.detach() for k, v in out.items()})
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
     with autocast():
         g_loss, _ = model.generator_loss(batch, out)
     opt_g.zero_grad(set_to_none=True)
@@ -103,7 +125,10 @@ def conv_gflops(device: torch.device, dtype: torch.dtype) -> float:
 
 def bench_variant(args, device, name, dtype, channels_last, compile_) -> str:
     """One line of results for one precision / layout / compile combination."""
-    model = _build(args.width, not args.no_lpips, not args.no_identity, device)
+    if args.experiment:
+        model, args.batch = _build_recipe(args.experiment, device)
+    else:
+        model = _build(args.width, not args.no_lpips, not args.no_identity, device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     gen = model.generator
@@ -138,7 +163,8 @@ def bench_variant(args, device, name, dtype, channels_last, compile_) -> str:
     mem_train = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
     ref = conv_gflops(device, dtype)
     line = (
-        f"{name:28s} train {args.batch / dt_train:8.2f} img/s ({dt_train * 1e3:8.1f} ms/it)"
+        f"{name:28s} train {1 / dt_train:6.2f} it/s = {args.batch / dt_train:8.2f} img/s "
+        f"({dt_train * 1e3:8.1f} ms/it)"
         f" | inference {args.batch / dt_inf:8.2f} img/s, "
         f"{infer_flops / dt_inf / 1e9:7.1f} GFLOP/s ({infer_flops / args.batch / 1e9:.2f} "
         f"GFLOP/img) vs plain conv {ref:7.1f} GFLOP/s"
@@ -152,9 +178,10 @@ def run(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    what = f"experiment={args.experiment}" if args.experiment else f"width {args.width}"
     print(
         f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"width {args.width}, batch {args.batch}"
+        f"{what}, batch {args.batch if not args.experiment else 'from the recipe'}"
     )
     variants = [("fp32", torch.float32, False, False)]
     if device.type == "cuda":
@@ -180,6 +207,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--no-lpips", action="store_true")
     p.add_argument("--no-identity", action="store_true")
+    p.add_argument("--experiment", default=None, help="time this recipe (conf/experiment)")
     run(p.parse_args())
 
 

@@ -506,7 +506,7 @@ def _check_meta(output: Path, meta: dict[str, Any]) -> None:
 
 
 def augment(
-    ckpt: str,
+    ckpt: str | None,
     root: str,
     output: str,
     trainer: pl.Trainer | None = None,
@@ -525,7 +525,7 @@ def augment(
     """Hallucinate every not-yet-done face of a prepared folder into sharded output.
 
     Args:
-        ckpt: checkpoint written by ``python -m facectx.train``.
+        ckpt: checkpoint written by ``python -m facectx.train``; None = the shipped model.
         root: prepared input folder.
         output: output folder (layout in the module docstring); resumed when it exists.
         trainer: a configured ``pl.Trainer`` (devices, strategy, precision); None = one CPU.
@@ -550,9 +550,10 @@ def augment(
     from facectx.data.datasets import frame_size
 
     if generator is None:
-        from facectx.inference import Hallucinator
+        from facectx.inference import load_hallucinator
 
-        generator = Hallucinator.from_checkpoint(ckpt, use_ema=use_ema).generator
+        model = load_hallucinator(ckpt, use_ema=use_ema)
+        generator, ckpt = model.generator, model.source
     size = int(generator.sizes[-1])
     plan = plan_for(root, output, split, shard_size)
     stored = frame_size(plan.root)
@@ -611,7 +612,7 @@ def run(cfg) -> dict[str, Any]:
     # the trainer group is shared with training; a predict run needs no logger or model summary
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
     result = augment(
-        str(cfg.ckpt),
+        None if cfg.get("ckpt") is None else str(cfg.ckpt),
         str(cfg.data.root),
         str(cfg.output),
         trainer=trainer,

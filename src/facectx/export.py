@@ -40,7 +40,10 @@ from torch import Tensor, nn
 
 log = logging.getLogger("facectx.export")
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("torchscript", "onnx", "packed")
+#: Largest accepted |packed - eager| per format when ``tolerance`` is not given: float16
+#: weights move outputs by ~1e-3 on average, a few 1e-2 at worst.
+DEFAULT_TOLERANCE = {"torchscript": 1e-4, "onnx": 1e-4, "packed": 5e-2}
 INPUT_NAMES = ("masked", "mask")
 OUTPUT_NAME = "output"
 
@@ -186,6 +189,18 @@ def _run_onnx(path: Path) -> Callable[[Tensor, Tensor], Tensor]:
     return run
 
 
+def _run_packed(path: Path) -> Callable[[Tensor, Tensor], Tensor]:
+    from facectx.pretrained.hallucinators import load_packed
+
+    gen = load_packed(path)[0]
+
+    def run(masked: Tensor, mask: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return gen.hallucinate(masked, mask).clamp(-1.0, 1.0)
+
+    return run
+
+
 def load_exported(path: str | os.PathLike) -> Callable[[Tensor, Tensor], Tensor]:
     """A callable ``(masked, mask) -> output`` over an exported file (.pt TorchScript or .onnx)."""
     p = Path(path)
@@ -214,8 +229,9 @@ def export_model(
     opset: int = 17,
     check_faces: int = 16,
     check_root: str | None = None,
-    tolerance: float = 1e-4,
+    tolerance: float | None = None,
     generator: nn.Module | None = None,
+    dtype: str = "float16",
 ) -> ExportReport:
     """Export a checkpoint's inference generator and verify it against eager PyTorch.
 
@@ -227,21 +243,29 @@ def export_model(
         opset: ONNX opset version.
         check_faces: real faces used for the parity check (0 = random inputs only).
         check_root: prepared folder of the check faces; None = the embedded sample.
-        tolerance: largest accepted absolute difference to eager PyTorch.
+        tolerance: largest accepted absolute difference to eager PyTorch (None = the format's
+            default, :data:`DEFAULT_TOLERANCE`).
         generator: export this generator instead of the checkpoint's (``ckpt`` only recorded).
+        dtype: ``packed`` only: the stored weight type (float16, bfloat16 or float32).
+
+    ``packed`` writes the facectx generator file that ``Hallucinator.from_pretrained`` and
+    ``ckpt=`` load (weights only, in ``dtype``; deterministic bytes).
 
     Raises:
         ValueError: the exported model differs from eager by more than ``tolerance``.
     """
-    from facectx.inference import Hallucinator
+    from facectx.inference import load_hallucinator
 
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if format == "onnx":
         _require_onnx()
+    tolerance = DEFAULT_TOLERANCE[format] if tolerance is None else float(tolerance)
     t0 = time.perf_counter()
+    loaded = None
     if generator is None:
-        generator = Hallucinator.from_checkpoint(ckpt, use_ema=use_ema).generator
+        loaded = load_hallucinator(ckpt, use_ema=use_ema)
+        generator, ckpt = loaded.generator, loaded.source
     generator = generator.cpu().eval()
     model = InferenceModel(generator, portable_pyramid=format == "onnx")
     size = model.size
@@ -258,7 +282,18 @@ def export_model(
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            if format == "torchscript":
+            if format == "packed":
+                from facectx.pretrained.hallucinators import pack_generator
+
+                meta = {
+                    "kind": "cascade",
+                    "version": __import__("facectx").__version__,
+                    "generator": generator.init_args(),
+                    "ema": bool(loaded.ema) if loaded is not None else False,
+                    "frame": loaded.frame if loaded is not None else None,
+                }
+                pack_generator(generator, meta, tmp, dtype=dtype)
+            elif format == "torchscript":
                 with torch.no_grad():
                     traced = torch.jit.trace(model, example, check_trace=False)
                 torch.jit.save(traced, str(tmp))
@@ -277,7 +312,7 @@ def export_model(
     finally:
         tmp.unlink(missing_ok=True)
 
-    run = load_exported(path)
+    run = _run_packed(path) if format == "packed" else load_exported(path)
     checks = [example]
     if check_faces > 0:
         checks.append(sample_faces(check_faces, check_root))
@@ -330,14 +365,15 @@ def export_model(
 def run(cfg) -> ExportReport:
     """Run a composed ``export`` config (conf/export.yaml)."""
     report = export_model(
-        str(cfg.ckpt),
+        None if cfg.get("ckpt") is None else str(cfg.ckpt),
         str(cfg.format),
         str(Path(str(cfg.output)).expanduser()),
         use_ema=bool(cfg.use_ema),
         opset=int(cfg.opset),
         check_faces=int(cfg.check_faces),
         check_root=cfg.get("check_root"),
-        tolerance=float(cfg.tolerance),
+        tolerance=None if cfg.get("tolerance") is None else float(cfg.tolerance),
+        dtype=str(cfg.get("dtype", "float16")),
     )
     print(
         f"exported {report.format} -> {report.path} (max |exported - eager| = "

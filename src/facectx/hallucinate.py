@@ -159,17 +159,17 @@ def _progress(enabled: bool, what: str):
     )
 
 
-def _load_model(ckpt: str, device: str, use_ema: bool):
-    from facectx.inference import Hallucinator
+def _load_model(ckpt: str | None, device: str, use_ema: bool):
+    from facectx.inference import load_hallucinator
 
-    return Hallucinator.from_checkpoint(ckpt, device=device, use_ema=use_ema)
+    return load_hallucinator(ckpt, device=device, use_ema=use_ema)
 
 
 # ---------------------------------------------------------------------------- prepared folders
 
 
 def hallucinate_folder(
-    ckpt: str,
+    ckpt: str | None,
     input: str,
     output: str,
     split: str | None = None,
@@ -299,7 +299,7 @@ def build_preparer(
 
 
 def hallucinate_photos(
-    ckpt: str,
+    ckpt: str | None,
     input: str,
     output: str,
     eye_distance: float | None = None,
@@ -344,7 +344,9 @@ def hallucinate_photos(
     from facectx.prepare import face_id, person_from_stem, unique_stems
 
     model = model or _load_model(ckpt, device, use_ema)
-    frame = _checkpoint_frame(ckpt) if ckpt and (eye_distance is None or eye_y is None) else {}
+    frame = {}
+    if eye_distance is None or eye_y is None:
+        frame = getattr(model, "frame", None) or (_checkpoint_frame(ckpt) if ckpt else {})
     eye_distance = eye_distance if eye_distance is not None else frame.get("eye_distance", 0.27)
     eye_y = eye_y if eye_y is not None else frame.get("eye_y", 0.43)
     if preparer is None:
@@ -455,7 +457,7 @@ def _checkpoint_frame(ckpt: str) -> dict[str, float]:
 # ---------------------------------------------------------------------------- CLI
 
 
-def hallucinate(ckpt: str, input: str, output: str, **kwargs: Any) -> HallucinateSummary:
+def hallucinate(ckpt: str | None, input: str, output: str, **kwargs: Any) -> HallucinateSummary:
     """Dispatch on the input: a prepared folder (has manifest.csv) or raw photos."""
     if is_prepared_folder(input):
         keys = ("split", "batch_size", "device", "use_ema", "preview", "progress", "model")
@@ -492,7 +494,7 @@ def run(cfg) -> HallucinateSummary:
         return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
     summary = hallucinate(
-        str(cfg.ckpt),
+        None if cfg.get("ckpt") is None else str(cfg.ckpt),
         str(Path(str(cfg.input)).expanduser()),
         str(Path(str(cfg.output)).expanduser()),
         split=cfg.get("split"),

@@ -27,6 +27,29 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         ) from e
 
 
+def load_hallucinator(
+    ckpt: str | os.PathLike | None, device: str | torch.device = "cpu", use_ema: bool = True
+) -> Hallucinator:
+    """What the command-line tools run: a checkpoint or packed file, or, when ``ckpt`` is None
+    (or ``pretrained`` / ``pretrained:NAME``), a model shipped with facectx, saying so."""
+    import logging
+
+    from facectx.pretrained.hallucinators import DEFAULT_PRETRAINED
+
+    text = "" if ckpt is None else str(ckpt).strip()
+    if text in ("", "pretrained") or text.startswith("pretrained:"):
+        name = text.partition(":")[2] or DEFAULT_PRETRAINED
+        model = Hallucinator.from_pretrained(name, device=device)
+        msg = (
+            f"no ckpt= given: using the pretrained model '{name}' shipped with facectx"
+            if not text
+            else f"using the pretrained model '{name}' shipped with facectx"
+        )
+        logging.getLogger("facectx").info("%s (%s)", msg, model.source)
+        return model
+    return Hallucinator.from_checkpoint(text, device=device, use_ema=use_ema)
+
+
 class Hallucinator:
     """Hallucinate context and background around masked faces with a trained cascade.
 
@@ -40,15 +63,47 @@ class Hallucinator:
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         self.size = int(generator.sizes[-1])
         self.ema = False  # whether the weights are a checkpoint's EMA weights
+        self.source = "in-memory generator"  # what the weights are (shown by the CLIs)
+        self.frame: dict | None = None  # canonical frame of the training data, when known
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "lfw-128",
+        device: str | torch.device = "cpu",
+        path: str | os.PathLike | None = None,
+    ) -> Hallucinator:
+        """A model that ships with facectx (offline; sha256-verified).
+
+        Args:
+            name: shipped model (``facectx.pretrained.hallucinators.PRETRAINED``).
+            device: where to run it.
+            path: use this copy of the file instead of the packaged one (still verified).
+        """
+        from facectx.pretrained.hallucinators import load_packed, resolve_pretrained
+
+        file = resolve_pretrained(name, path)
+        generator, meta = load_packed(file)
+        out = cls(generator, device)
+        out.ema = bool(meta.get("ema"))
+        out.frame = meta.get("frame")
+        out.source = f"pretrained {name} ({file})"
+        return out
 
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike, device: str | torch.device = "cpu", use_ema: bool = True
     ) -> Hallucinator:
         """Rebuild the generator from a ``facectx.train`` checkpoint (EMA weights if present)."""
+        from facectx.pretrained.hallucinators import is_packed, load_packed
         from facectx.zoo import CascadeGenerator
 
         ckpt = load_checkpoint(path)
+        if is_packed(ckpt):
+            generator, meta = load_packed(path)
+            out = cls(generator, device)
+            out.ema, out.frame, out.source = bool(meta.get("ema")), meta.get("frame"), str(path)
+            return out
         meta = ckpt.get("facectx")
         if not isinstance(meta, dict) or meta.get("kind") != "cascade":
             raise CheckpointError(
@@ -65,6 +120,8 @@ class Hallucinator:
             raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
         out = cls(generator, device)
         out.ema = prefix == "generator_ema."
+        out.frame = meta.get("frame")
+        out.source = str(path)
         return out
 
     @torch.inference_mode()

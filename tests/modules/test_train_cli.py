@@ -301,3 +301,83 @@ def test_image_grids_reach_tensorboard_and_offline_wandb(tmp_path, monkeypatch, 
         assert runs and list(runs[0].glob("*.wandb"))
         # the sample grid was logged as a media file
         assert list(runs[0].rglob("media/images/samples_*.png"))
+
+
+@needs_sample
+def test_iteration_budget_stops_at_a_fixed_iteration_count_and_snapshots(tmp_path):
+    """callbacks.iteration_budget counts generator updates, not optimiser steps (2 per GAN
+    iteration) or time: the run stops mid-epoch at exactly N and keeps iter{N} snapshots."""
+    summary = run(
+        compose_train(
+            tmp_path,
+            [
+                *SMALL,
+                "data.batch_size=4",
+                "trainer.limit_train_batches=4",
+                "trainer.limit_val_batches=1",
+                "trainer.max_epochs=5",
+                "callbacks.iteration_budget.max_iterations=6",
+                "callbacks.iteration_budget.snapshot_every=3",
+            ],
+        )
+    )
+    assert summary["iterations"] == 6
+    ckpts = Path(summary["last_checkpoint"]).parent
+    snaps = sorted(p.name for p in ckpts.glob("iter*.ckpt"))
+    assert snaps == ["iter000003.ckpt", "iter000006.ckpt"]
+    state = torch.load(ckpts / "iter000003.ckpt", map_location="cpu", weights_only=True)
+    assert int(state["state_dict"]["iteration"]) == 3
+
+
+@needs_sample
+def test_lfw_cpu_recipe_trains_with_the_patch_discriminator(tmp_path):
+    """The CPU recipe's pieces (patch D on the 64/128 blocks only, hinge, feature matching,
+    context-weighted adversarial term) run end to end on the sample and log raw and weighted."""
+    summary = run(
+        compose_train(
+            tmp_path,
+            [
+                "experiment=lfw_cpu",
+                "data=sample",
+                *TINY,
+                "identity=none",
+                "data.batch_size=2",
+                "callbacks.iteration_budget.max_iterations=2",
+                "trainer.limit_val_batches=1",
+            ],
+        )
+    )
+    assert summary["iterations"] == 2
+    state = torch.load(summary["last_checkpoint"], map_location="cpu", weights_only=True)
+    d_keys = {k.split(".")[1] for k in state["state_dict"] if k.startswith("discriminators.")}
+    assert d_keys == {"64", "128"}
+    header = (Path(summary["output_dir"]) / "metrics.csv").read_text().splitlines()[0]
+    for col in ("train/g128/fm_step", "train/g128/fm_w_step", "train/g128/adv_step"):
+        assert col in header
+    assert "train/g32/adv_step" not in header
+
+
+@needs_sample
+def test_adversarial_warm_start_runs_no_discriminator_before_adv_start(tmp_path):
+    common = [
+        "experiment=lfw_cpu",
+        "data=sample",
+        *TINY,
+        "identity=none",
+        "data.batch_size=2",
+        "trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1",
+    ]
+    warm = run(
+        compose_train(
+            tmp_path / "warm",
+            [*common, "model.adv_start=5", "callbacks.iteration_budget.max_iterations=3"],
+        )
+    )
+    header = (Path(warm["output_dir"]) / "metrics.csv").read_text().splitlines()[0]
+    assert "train/g128/pixel_step" in header
+    assert "train/d128/" not in header and "train/g128/adv_step" not in header
+    state = torch.load(warm["last_checkpoint"], map_location="cpu", weights_only=True)
+    assert int(state["state_dict"]["iteration"]) == 3
+    # the discriminator's optimiser never stepped
+    assert not state["optimizer_states"][1]["state"]

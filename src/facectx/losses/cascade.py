@@ -4,7 +4,7 @@ For every block size s, with G_s the pasted output, I_s the ground truth and D_s
 discriminator::
 
     L_s = lambda_pixel * L_pixel + lambda_pc * L_pc + lambda_adv * L_adv
-          + lambda_id * L_id + lambda_tv * L_tv
+          + lambda_id * L_id + lambda_tv * L_tv [+ lambda_fm * L_fm]
 
 and the generator total is the sum over blocks. A term whose weight is 0, or whose network is
 None, is not computed at all. Every computed term is logged raw (``g{s}/<term>``) and weighted
@@ -13,10 +13,12 @@ None, is not computed at all. Every computed term is logged raw (``g{s}/<term>``
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from facectx.losses import terms
 from facectx.losses.frozen import FrozenNets
+from facectx.zoo.patch_discriminator import as_scales, patch_weights
 
 
 class CascadeLoss(FrozenNets):
@@ -37,6 +39,17 @@ class CascadeLoss(FrozenNets):
         real_label: smoothed target for real images in the discriminator loss (one-sided).
         fake_label: target for fake images in the discriminator loss.
         use_valid_mask: restrict the pixel term to pixels that came from the source photo.
+        adversarial: "lsgan" (paper eq. 3, on D's output as it is) or "hinge" (on raw logits;
+            use with a logit discriminator such as ``PatchDiscriminator``).
+        lambda_fm: weight of the discriminator feature-matching term (0 = off; needs a
+            discriminator that returns its features).
+        adv_min_size: adversarial and feature-matching terms only on blocks at least this large
+            (smaller blocks only guide the next one; paper: all, 8).
+        adv_context_only: weight every patch's adversarial term by the fraction of the patch
+            that is context (mask = 0), so face patches, pasted from the input, do not count.
+        identity_batch: identity term on the first N images of each batch only (None = all):
+            the identity network is the most expensive loss network on a CPU, and the face,
+            which carries most of the identity, is pasted from the input anyway.
     """
 
     def __init__(
@@ -55,8 +68,15 @@ class CascadeLoss(FrozenNets):
         real_label: float = 0.9,
         fake_label: float = 0.0,
         use_valid_mask: bool = True,
+        adversarial: str = "lsgan",
+        lambda_fm: float = 0.0,
+        adv_min_size: int = 8,
+        adv_context_only: bool = False,
+        identity_batch: int | None = None,
     ) -> None:
         super().__init__()
+        if adversarial not in ("lsgan", "hinge"):
+            raise ValueError(f"adversarial must be 'lsgan' or 'hinge', got {adversarial!r}")
         if pixel not in terms.PIXEL_LOSSES:
             raise ValueError(f"pixel must be one of {sorted(terms.PIXEL_LOSSES)}, got {pixel!r}")
         self.pixel = pixel
@@ -66,6 +86,7 @@ class CascadeLoss(FrozenNets):
             "adv": float(lambda_adv),
             "id": float(lambda_id),
             "tv": float(lambda_tv),
+            "fm": float(lambda_fm),
         }
         self.frozen("lpips", lpips if self.weights["pc"] > 0 else None)
         self.frozen("identity", identity if self.weights["id"] > 0 else None)
@@ -75,20 +96,66 @@ class CascadeLoss(FrozenNets):
         self.real_label = real_label
         self.fake_label = fake_label
         self.use_valid_mask = use_valid_mask
+        self.adversarial = adversarial
+        self.adv_min_size = adv_min_size
+        self.adv_context_only = adv_context_only
+        if identity_batch is not None and identity_batch < 1:
+            raise ValueError(f"identity_batch must be >= 1 or null, got {identity_batch}")
+        self.identity_batch = identity_batch
 
     @property
     def uses_adversarial(self) -> bool:
-        return self.weights["adv"] > 0
+        """Whether any discriminator runs (adversarial or feature-matching term)."""
+        return self.weights["adv"] > 0 or self.weights["fm"] > 0
 
-    def active_terms(self, size: int) -> list[str]:
-        """Names of the terms computed for a block of this size."""
+    def uses_discriminator_at(self, size: int) -> bool:
+        """Whether block ``size`` has adversarial/feature-matching terms (and so a D step)."""
+        return self.uses_adversarial and size >= self.adv_min_size
+
+    def _adv_weight(self, region: Tensor | None, logits: Tensor) -> Tensor | None:
+        if region is None or not self.adv_context_only:
+            return None
+        return patch_weights(region, logits)
+
+    def _adv_g(self, d_fake: Tensor | list, region: Tensor | None) -> Tensor:
+        scales = as_scales(d_fake)
+        total = None
+        for feats in scales:
+            logits = feats[-1]
+            w = self._adv_weight(region, logits)
+            if self.adversarial == "hinge":
+                t = terms.hinge_generator(logits, w)
+            else:
+                t = terms.weighted_lsgan(logits, self.adv_target, w)
+            total = t if total is None else total + t
+        return total / len(scales)
+
+    def _adv_d(self, d_out: Tensor | list, real: bool, region: Tensor | None) -> Tensor:
+        scales = as_scales(d_out)
+        total = None
+        for feats in scales:
+            logits = feats[-1]
+            w = self._adv_weight(region, logits)
+            if self.adversarial == "hinge":
+                t = terms.hinge_discriminator(logits, real, w)
+            else:
+                target = self.real_label if real else self.fake_label
+                t = terms.weighted_lsgan(logits, target, w)
+            total = t if total is None else total + t
+        return total / len(scales)
+
+    def active_terms(self, size: int, adversarial: bool = True) -> list[str]:
+        """Names of the terms computed for a block of this size (``adversarial=False``: without
+        the discriminator's terms, e.g. during a warm start)."""
         out = []
         if self.weights["pixel"] > 0:
             out.append("pixel")
         if self.get_frozen("lpips") is not None and size >= self.lpips_min_size:
             out.append("pc")
-        if self.uses_adversarial:
+        if adversarial and self.weights["adv"] > 0 and size >= self.adv_min_size:
             out.append("adv")
+        if adversarial and self.weights["fm"] > 0 and size >= self.adv_min_size:
+            out.append("fm")
         if self.get_frozen("identity") is not None and size >= self.identity_min_size:
             out.append("id")
         if self.weights["tv"] > 0:
@@ -96,11 +163,21 @@ class CascadeLoss(FrozenNets):
         return out
 
     def block_terms(
-        self, size: int, fake: Tensor, real: Tensor, d_fake: Tensor | None, valid: Tensor | None
+        self,
+        size: int,
+        fake: Tensor,
+        real: Tensor,
+        d_fake: Tensor | list | None,
+        valid: Tensor | None,
+        d_real: Tensor | list | None = None,
+        region: Tensor | None = None,
+        adversarial: bool = True,
     ) -> dict[str, Tensor]:
-        """Raw (unweighted) terms of one block."""
+        """Raw (unweighted) terms of one block. ``d_real`` (D on the real image) is needed by
+        the feature-matching term; ``region`` (B,1,H,W) is the context (1 - mask) for
+        ``adv_context_only``."""
         raw: dict[str, Tensor] = {}
-        for name in self.active_terms(size):
+        for name in self.active_terms(size, adversarial):
             if name == "pixel":
                 w = valid if self.use_valid_mask else None
                 raw[name] = terms.PIXEL_LOSSES[self.pixel](fake, real, w)
@@ -109,10 +186,17 @@ class CascadeLoss(FrozenNets):
             elif name == "adv":
                 if d_fake is None:
                     raise ValueError(f"block {size}: adversarial term active but no D output given")
-                raw[name] = terms.lsgan_generator(d_fake, self.adv_target)
+                raw[name] = self._adv_g(d_fake, region)
+            elif name == "fm":
+                if d_fake is None or d_real is None:
+                    raise ValueError(f"block {size}: feature matching needs D on fake and real")
+                raw[name] = terms.feature_matching(as_scales(d_fake), as_scales(d_real))
             elif name == "id":
                 net = self.get_frozen("identity")
-                raw[name] = terms.identity_mse(net(fake), net(real).detach())
+                n = self.identity_batch or fake.shape[0]
+                with torch.no_grad():
+                    target = net(real[:n])
+                raw[name] = terms.identity_mse(net(fake[:n]), target)
             elif name == "tv":
                 raw[name] = terms.total_variation(fake)
         return raw
@@ -123,8 +207,15 @@ class CascadeLoss(FrozenNets):
         real: dict[int, Tensor],
         d_fake: dict[int, Tensor] | None = None,
         valid: dict[int, Tensor] | None = None,
+        d_real: dict[int, Tensor] | None = None,
+        context: dict[int, Tensor] | None = None,
+        adversarial: bool = True,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Weighted sum over blocks and terms, and the raw/weighted logs."""
+        """Weighted sum over blocks and terms, and the raw/weighted logs (``adversarial=False``
+        leaves out the discriminator's terms).
+
+        ``d_real`` (D outputs on the real images) feeds feature matching; ``context``
+        ({size: 1 - mask}) the ``adv_context_only`` weighting."""
         total: Tensor | None = None
         logs: dict[str, Tensor] = {}
         for size, out in fake.items():
@@ -134,6 +225,9 @@ class CascadeLoss(FrozenNets):
                 real[size],
                 None if d_fake is None else d_fake.get(size),
                 None if valid is None else valid.get(size),
+                None if d_real is None else d_real.get(size),
+                None if context is None else context.get(size),
+                adversarial,
             )
             block_total = None
             for name, value in raw.items():
@@ -150,18 +244,23 @@ class CascadeLoss(FrozenNets):
         return total, logs
 
     def discriminator_loss(
-        self, d_real: dict[int, Tensor], d_fake: dict[int, Tensor]
+        self,
+        d_real: dict[int, Tensor],
+        d_fake: dict[int, Tensor],
+        context: dict[int, Tensor] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Sum over blocks of the LSGAN real and fake terms (separate minibatches)."""
+        """Sum over blocks of the real and fake terms (separate minibatches; LSGAN with the
+        smoothed labels, or hinge), each averaged over the discriminator's scales."""
         total: Tensor | None = None
         logs: dict[str, Tensor] = {}
         for size in d_real:
-            real_t = terms.lsgan_discriminator(d_real[size], self.real_label)
-            fake_t = terms.lsgan_discriminator(d_fake[size], self.fake_label)
+            region = None if context is None else context.get(size)
+            real_t = self._adv_d(d_real[size], True, region)
+            fake_t = self._adv_d(d_fake[size], False, region)
             logs[f"d{size}/real"] = real_t.detach()
             logs[f"d{size}/fake"] = fake_t.detach()
-            logs[f"d{size}/out_real"] = d_real[size].detach().mean()
-            logs[f"d{size}/out_fake"] = d_fake[size].detach().mean()
+            logs[f"d{size}/out_real"] = as_scales(d_real[size])[0][-1].detach().mean()
+            logs[f"d{size}/out_fake"] = as_scales(d_fake[size])[0][-1].detach().mean()
             block = 0.5 * (real_t + fake_t)
             total = block if total is None else total + block
         assert total is not None, "no discriminators"

@@ -68,3 +68,37 @@ def total_variation(x: Tensor) -> Tensor:
 def perceptual(lpips_net: torch.nn.Module, pred: Tensor, target: Tensor) -> Tensor:
     """Mean LPIPS distance (paper eq. 2); ``lpips_net(a, b)`` returns one distance per image."""
     return lpips_net(pred, target).mean()
+
+
+def hinge_generator(d_fake: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Hinge-GAN generator term: mean -D(G(x)) over (optionally weighted) patch logits."""
+    return _weighted_mean(-d_fake, weight)
+
+
+def hinge_discriminator(d_out: Tensor, real: bool, weight: Tensor | None = None) -> Tensor:
+    """Hinge-GAN discriminator term for one minibatch: mean relu(1 - D(x)) for real patches,
+    mean relu(1 + D(x)) for fake ones (optionally weighted per patch)."""
+    margin = 1.0 - d_out if real else 1.0 + d_out
+    return _weighted_mean(torch.relu(margin), weight)
+
+
+def weighted_lsgan(d_out: Tensor, target: float, weight: Tensor | None = None) -> Tensor:
+    """LSGAN term mean (D(x) - t)^2 over (optionally weighted) patch outputs."""
+    return _weighted_mean((d_out - target).square(), weight)
+
+
+def feature_matching(feats_fake: list[list[Tensor]], feats_real: list[list[Tensor]]) -> Tensor:
+    """Discriminator feature matching (pix2pixHD): mean L1 between the intermediate features of
+    D on the fake and on the real image, averaged over layers and scales. Logits (the last
+    item of each scale) are excluded; the real features are taken as constants."""
+    if len(feats_fake) != len(feats_real):
+        raise ValueError(f"feature matching: {len(feats_fake)} vs {len(feats_real)} scales")
+    total, n = None, 0
+    for ff, fr in zip(feats_fake, feats_real):
+        for a, b in zip(ff[:-1], fr[:-1]):
+            t = (a - b.detach()).abs().mean()
+            total = t if total is None else total + t
+            n += 1
+    if total is None:
+        raise ValueError("feature matching needs discriminators that return intermediate features")
+    return total / n

@@ -27,7 +27,8 @@ class CascadeGAN(GANModule):
         generator: a ``facectx.zoo.CascadeGenerator`` (its ``sizes`` fix the blocks).
         discriminator: factory ``size -> nn.Module`` (Hydra partial), one D per block size.
         loss: the ``CascadeLoss`` holding the weights and frozen loss networks.
-        optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_policy: see ``GANModule``.
+        optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_policy / adv_start: see
+            ``GANModule``.
     """
 
     def __init__(
@@ -42,13 +43,24 @@ class CascadeGAN(GANModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         nan_policy: str = "raise",
+        adv_start: int = 0,
     ) -> None:
         super().__init__(
-            optimizer_g, optimizer_d, grad_clip_g, grad_clip_d, ema_decay, ema_start, nan_policy
+            optimizer_g,
+            optimizer_d,
+            grad_clip_g,
+            grad_clip_d,
+            ema_decay,
+            ema_start,
+            nan_policy,
+            adv_start,
         )
         self.generator = generator
         self.sizes = tuple(int(s) for s in generator.sizes)
-        self.discriminators = nn.ModuleDict({str(s): discriminator(size=s) for s in self.sizes})
+        # one D per block with an adversarial term (loss.adv_min_size); without any adversarial
+        # term every block keeps its (unused) D, so such checkpoints keep their layout
+        d_sizes = [s for s in self.sizes if loss.uses_discriminator_at(s)] or self.sizes
+        self.discriminators = nn.ModuleDict({str(s): discriminator(size=s) for s in d_sizes})
         self.loss = loss
         self.setup_ema()
 
@@ -59,20 +71,56 @@ class CascadeGAN(GANModule):
     def generate(self, batch: dict) -> dict[int, Tensor]:
         return self.generator(batch["pyramid"])
 
-    def _disc(self, images: dict[int, Tensor]) -> dict[int, Tensor]:
-        return {s: self.discriminators[str(s)](x) for s, x in images.items()}
+    def _d_sizes(self) -> tuple[int, ...]:
+        return tuple(s for s in self.sizes if self.loss.uses_discriminator_at(s))
+
+    def _disc(self, images: dict[int, Tensor], batch: dict) -> dict[int, Tensor | list]:
+        """D on each adversarial block's image; a conditional D also gets the face mask."""
+        out = {}
+        for s, x in images.items():
+            d = self.discriminators[str(s)]
+            if getattr(d, "conditional", False):
+                x = torch.cat([x, batch["pyramid"][s]["mask"].to(x.dtype)], dim=1)
+            out[s] = d(x)
+        return out
+
+    def _d_inputs(self, batch: dict, outputs: dict[int, Tensor]) -> tuple[dict, dict]:
+        """Real and fake D inputs. Pixels outside the source photo (valid = 0) carry no
+        information in the real image, so the fake gets the real's pixels there: D cannot tell
+        the two apart by the photo's border."""
+        pyr = batch["pyramid"]
+        real, fake = {}, {}
+        for s in self._d_sizes():
+            real[s] = pyr[s]["image"]
+            v = pyr[s].get("valid")
+            fake[s] = outputs[s] if v is None else v * outputs[s] + (1 - v) * real[s]
+        return real, fake
+
+    def _context(self, batch: dict) -> dict[int, Tensor]:
+        return {s: 1 - batch["pyramid"][s]["mask"] for s in self.sizes}
 
     def discriminator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        real = {s: batch["pyramid"][s]["image"] for s in self.sizes}
+        real, fake = self._d_inputs(batch, outputs)
         # separate real and fake minibatches: batch-norm statistics never mix the two
-        return self.loss.discriminator_loss(self._disc(real), self._disc(outputs))
+        return self.loss.discriminator_loss(
+            self._disc(real, batch), self._disc(fake, batch), self._context(batch)
+        )
 
     def generator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        real = {s: batch["pyramid"][s]["image"] for s in self.sizes}
-        d_fake = self._disc(outputs) if self.loss.uses_adversarial else None
         pyr = batch["pyramid"]
+        real = {s: pyr[s]["image"] for s in self.sizes}
+        d_fake = d_real = None
+        adversarial = self.uses_discriminator
+        if adversarial:
+            d_in_real, d_in_fake = self._d_inputs(batch, outputs)
+            d_fake = self._disc(d_in_fake, batch)
+            if self.loss.weights["fm"] > 0:
+                with torch.no_grad():
+                    d_real = self._disc(d_in_real, batch)
         valid = {s: pyr[s]["valid"] for s in self.sizes if "valid" in pyr[s]} or None
-        return self.loss.generator_loss(outputs, real, d_fake, valid)
+        return self.loss.generator_loss(
+            outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
+        )
 
     # ---- evaluation -----------------------------------------------------------------------
     @torch.no_grad()

@@ -49,6 +49,9 @@ class GANModule(pl.LightningModule):
         ema_decay: keep an exponential moving average of the generator (e.g. 0.999); None = off.
         ema_start: iteration after which the EMA starts tracking (copies weights before that).
         nan_policy: "raise" stops with a clear error; "skip" drops the iteration and counts it.
+        adv_start: iteration from which the discriminator runs (0 = from the start). Before
+            it the generator trains on its non-adversarial terms only, a warm start that
+            keeps an untrained discriminator from steering a generator that draws nothing yet.
     """
 
     def __init__(
@@ -60,9 +63,13 @@ class GANModule(pl.LightningModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         nan_policy: str = "raise",
+        adv_start: int = 0,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        if adv_start < 0:
+            raise ValueError(f"adv_start must be >= 0, got {adv_start}")
+        self.adv_start = int(adv_start)
         if nan_policy not in ("raise", "skip"):
             raise ValueError(f"nan_policy must be 'raise' or 'skip', got {nan_policy!r}")
         self._optimizer_g = optimizer_g or (lambda p: torch.optim.Adam(p, lr=1e-4))
@@ -98,8 +105,11 @@ class GANModule(pl.LightningModule):
 
     @property
     def uses_discriminator(self) -> bool:
-        """False when the adversarial term is off: D is then neither run nor stepped."""
+        """False when the adversarial term is off, or before ``adv_start``: D is then neither
+        run nor stepped."""
         loss = getattr(self, "loss", None)
+        if int(self.iteration) < self.adv_start:
+            return False
         return bool(getattr(loss, "uses_adversarial", True))
 
     # ---- EMA ------------------------------------------------------------------------------

@@ -607,3 +607,25 @@ register(
         output="(B, 68, 64, 64) heatmaps",
     )
 )
+
+# Pretrained hallucinators shipped inside facectx itself (facectx.pretrained.hallucinators).
+register(
+    Entry(
+        name="hallucinator-lfw-128",
+        builder="facectx.pretrained.hallucinators:build_generator",
+        files={
+            "weights": WeightsFile(
+                filename="hallucinator_lfw128_fp16.pt",
+                source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
+                "the commands in docs/model_card.md",
+                sha256=None,
+                package="facectx",
+                package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
+            )
+        },
+        summary="facectx cascade hallucinator, LFW train split, 128 px (fp16)",
+        input="pyramid of canonical masked faces in [-1,1]",
+        output="{size: (B,3,size,size)}",
+        random_init=False,
+    )
+)

@@ -22,6 +22,7 @@ from facectx.zoo.cascade import (
 )
 from facectx.zoo.discriminators import CasiaDiscriminator, ConvUnit, casia_depth
 from facectx.zoo.layers import ResidualBlock, count_parameters, scale_channels
+from facectx.zoo.patch_discriminator import PatchDiscriminator
 
 __all__ = [
     "BLOCK_SIZES",
@@ -29,6 +30,7 @@ __all__ = [
     "CascadeTrace",
     "CasiaDiscriminator",
     "GeneratorBlock",
+    "PatchDiscriminator",
     "PixelShuffleUpscaler",
     "ResidualBlock",
     "SkipConnection",

@@ -1,0 +1,123 @@
+"""Pretrained hallucinators that ship inside the package, and the file format they use.
+
+A packed generator is one ``torch.save`` file holding ``{"facectx": metadata, "state_dict":
+generator weights}``; the weights are stored in float16 (half the size; the model runs in
+float32 after loading). The metadata is the checkpoint's ``facectx`` record (kind, generator
+constructor arguments, canonical frame) plus where the weights came from. Packing is
+deterministic: the same checkpoint gives the same bytes, so a shipped file's sha256 can be
+reproduced from its training command (docs/model_card.md).
+
+Shipped models are ordinary registry entries (``python -m facectx.weights list`` shows them);
+``facectx.Hallucinator.from_pretrained(name)`` resolves, verifies and loads them offline.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: torch dtypes a packed generator may be stored in.
+PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class PretrainedHallucinator:
+    """A shipped model: its short name and the registry entry holding its file."""
+
+    name: str
+    entry: str
+    summary: str
+
+
+#: Short names accepted by ``Hallucinator.from_pretrained``.
+PRETRAINED: dict[str, PretrainedHallucinator] = {
+    "lfw-128": PretrainedHallucinator(
+        name="lfw-128",
+        entry="hallucinator-lfw-128",
+        summary="cascade (1/8 width) trained on the LFW train split, 128 px; docs/model_card.md",
+    ),
+}
+
+#: The model used when a command gets no ``ckpt=``.
+DEFAULT_PRETRAINED = "lfw-128"
+
+
+def pack_generator(
+    generator: nn.Module, meta: dict, path: str | os.PathLike, dtype: str = "float16"
+) -> Path:
+    """Write ``generator``'s weights (cast to ``dtype``) and ``meta`` to ``path`` atomically.
+
+    The bytes depend only on the weights and the metadata (no timestamps): torch's zip writer
+    stores fixed record names, so two packs of the same checkpoint are identical.
+    """
+    if dtype not in PACK_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(PACK_DTYPES)}, got {dtype!r}")
+    state = {
+        k: (v.detach().to(PACK_DTYPES[dtype]) if v.is_floating_point() else v.detach()).cpu()
+        for k, v in generator.state_dict().items()
+    }
+    record = {"facectx": {**meta, "dtype": dtype}, "state_dict": state}
+    buf = io.BytesIO()
+    torch.save(record, buf)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def is_packed(ckpt: dict) -> bool:
+    """Whether a loaded file is a packed generator (not a Lightning training checkpoint)."""
+    meta = ckpt.get("facectx")
+    return isinstance(meta, dict) and "dtype" in meta and "optimizer_states" not in ckpt
+
+
+def resolve_pretrained(name: str, path: str | os.PathLike | None = None) -> Path:
+    """Verified path of a shipped model's file (explicit path, $FACECTX_WEIGHTS, hub cache, the
+    package); raises ``KeyError`` for an unknown name, ``WeightsNotFoundError`` /
+    ``ChecksumError`` as the registry does."""
+    from facectx.pretrained import registry
+
+    if name not in PRETRAINED:
+        raise KeyError(
+            f"unknown pretrained hallucinator {name!r}; shipped: {', '.join(sorted(PRETRAINED))}"
+        )
+    return registry.resolve(PRETRAINED[name].entry, path=path, download=False)
+
+
+def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """(float32 CascadeGenerator in eval mode, metadata) from a packed generator file."""
+    from facectx.inference import CheckpointError, load_checkpoint
+    from facectx.zoo import CascadeGenerator
+
+    ckpt = load_checkpoint(path)
+    if not is_packed(ckpt) or ckpt["facectx"].get("kind") != "cascade":
+        raise CheckpointError(
+            f"{path} is not a packed facectx cascade generator; write one with "
+            f"`python -m facectx.export ckpt=RUN/checkpoints/last.ckpt format=packed output=...`"
+        )
+    meta = ckpt["facectx"]
+    generator = CascadeGenerator(**meta["generator"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
+    return generator.eval().requires_grad_(False), meta
+
+
+def build_generator(fetch, **_: object) -> nn.Module:
+    """Registry builder: the shipped generator (``facectx.pretrained.load(entry)``)."""
+    path = fetch("weights")
+    if path is None:
+        raise ValueError("a pretrained hallucinator cannot be built with random weights")
+    return load_packed(path)[0]
