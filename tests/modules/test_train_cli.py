@@ -343,6 +343,7 @@ def test_lfw_cpu_recipe_trains_with_the_patch_discriminator(tmp_path):
                 "identity=none",
                 "data.batch_size=2",
                 "callbacks.iteration_budget.max_iterations=2",
+                "model.adv_start=0",
                 "trainer.limit_val_batches=1",
             ],
         )

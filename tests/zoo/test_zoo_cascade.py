@@ -129,3 +129,22 @@ def test_private_pyramid_matches_data_pipeline(make_sample):
     for size in SIZES:
         for key in ("image", "masked", "mask"):
             assert torch.allclose(ours[size][key], theirs[size][key]), (size, key)
+
+
+def test_shuffle_blur_removes_every_period_two_pattern_and_adds_no_parameters(pyramid):
+    from facectx.zoo.layers import ShuffleBlur
+
+    x = torch.randn(2, 4, 16, 16)
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1
+    stripes = (torch.arange(16)[None, :] % 2).float().expand(16, 16)
+    blur = ShuffleBlur()
+    for pattern in (checker, stripes):
+        diff = blur(x + pattern) - blur(x)  # linear: the pattern's own response
+        assert diff[..., 1:-1, 1:-1].sub(diff[..., 1:-1, 1:-1].mean()).abs().max() < 1e-5
+    plain = CascadeGenerator(width=0.0625)
+    blurred = CascadeGenerator(width=0.0625, shuffle_blur=True)
+    assert plain.state_dict().keys() == blurred.state_dict().keys()
+    assert blurred.init_args()["shuffle_blur"] is True
+    assert "shuffle_blur" not in plain.init_args()  # older checkpoints' metadata is unchanged
+    out = CascadeGenerator(**blurred.init_args())(pyramid)
+    assert out[128].shape[-1] == 128

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from facectx.zoo.layers import (
     GEN_SLOPE,
     ResidualBlock,
+    ShuffleBlur,
     _build_pyramid,
     check_image,
     conv3x3,
@@ -62,18 +63,21 @@ class EncoderStage(nn.Module):
 class DecoderStage(nn.Module):
     """One decoder row pair of the tables: 3×3 conv to 4·C, pixel shuffle ×2 to C, leaky ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, blur: bool = False) -> None:
         """
         Args:
             in_channels: channels of the incoming feature map.
             out_channels: C, channels after the pixel shuffle (the conv has 4·C filters).
+            blur: a fixed binomial blur after the shuffle (:class:`ShuffleBlur`; not in the
+                paper, no parameters).
         """
         super().__init__()
         self.conv = icnr_(conv3x3(in_channels, 4 * out_channels))  # no checkerboard at init
         self.shuffle = nn.PixelShuffle(2)
+        self.blur = ShuffleBlur() if blur else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(self.shuffle(self.conv(x)), GEN_SLOPE)
+        return F.leaky_relu(self.blur(self.shuffle(self.conv(x))), GEN_SLOPE)
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,14 @@ class GeneratorBlock(nn.Module):
     (:attr:`skips`). Input and output are (B, 3, size, size).
     """
 
-    def __init__(self, size: int, width: float = 1.0) -> None:
+    def __init__(self, size: int, width: float = 1.0, shuffle_blur: bool = False) -> None:
         """
         Args:
             size: input/output resolution, one of 8, 16, 32, 64, 128 (selects the table).
             width: multiplier on every channel count (incl. fc1 and the 4×4 reshape; not the
                 3 RGB channels); ``max(1, round(c * width))``. 1.0 reproduces the tables.
+            shuffle_blur: fixed blur after every pixel shuffle (not in the paper; see
+                :class:`facectx.zoo.layers.ShuffleBlur`). Adds no parameters.
         """
         super().__init__()
         if size not in BLOCK_SIZES:
@@ -131,7 +137,7 @@ class GeneratorBlock(nn.Module):
         self.fc2 = nn.Linear(c(FC1_FEATURES), BOTTLENECK**2 * self.bottleneck_channels)
         stages, cin = [], self.bottleneck_channels
         for base in dec_base:
-            stages.append(DecoderStage(cin, c(base)))
+            stages.append(DecoderStage(cin, c(base), blur=shuffle_blur))
             cin = c(base)
         self.decoder = nn.ModuleList(stages)
         self.to_rgb = nn.Conv2d(cin, 3, kernel_size=5, padding=2)
@@ -178,21 +184,23 @@ class PixelShuffleUpscaler(nn.Module):
     (B, 3, N, N) in [-1, 1] → (B, 3, 2N, 2N) in [-1, 1].
     """
 
-    def __init__(self, width: float = 1.0, channels: int = 64) -> None:
+    def __init__(self, width: float = 1.0, channels: int = 64, blur: bool = False) -> None:
         """
         Args:
             width: channel multiplier applied to ``channels`` (``max(1, round(c * width))``).
             channels: C, feature channels after the pixel shuffle at width 1.
+            blur: a fixed binomial blur after the shuffle (not in the paper; no parameters).
         """
         super().__init__()
         ch = scale_channels(channels, width)
         self.conv1 = icnr_(conv3x3(3, 4 * ch))
         self.shuffle = nn.PixelShuffle(2)
+        self.blur = ShuffleBlur() if blur else nn.Identity()
         self.conv2 = conv3x3(ch, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, "upscaler input")
-        h = self.shuffle(F.leaky_relu(self.conv1(x), GEN_SLOPE))
+        h = self.blur(self.shuffle(F.leaky_relu(self.conv1(x), GEN_SLOPE)))
         return self.conv2(h).tanh()
 
 
@@ -229,6 +237,7 @@ class CascadeGenerator(nn.Module):
         width: float = 1.0,
         detach_between_blocks: bool = True,
         upscaler_channels: int = 64,
+        shuffle_blur: bool = False,
     ) -> None:
         """
         Args:
@@ -238,6 +247,8 @@ class CascadeGenerator(nn.Module):
             detach_between_blocks: True: a block's losses train only that block and the upscaler
                 feeding it (the paper's "each block learns independently"); False: end-to-end.
             upscaler_channels: C of each :class:`PixelShuffleUpscaler` at width 1 (scaled by width).
+            shuffle_blur: a fixed binomial blur after every pixel shuffle of the blocks and
+                upscalers (not in the paper; no parameters): no period-2 grid can form.
         """
         super().__init__()
         sizes = tuple(int(s) for s in sizes)
@@ -249,9 +260,15 @@ class CascadeGenerator(nn.Module):
         self.width = width
         self.detach_between_blocks = detach_between_blocks
         self.upscaler_channels = upscaler_channels
-        self.blocks = nn.ModuleDict({f"block_{s}": GeneratorBlock(s, width) for s in sizes})
+        self.shuffle_blur = bool(shuffle_blur)
+        self.blocks = nn.ModuleDict(
+            {f"block_{s}": GeneratorBlock(s, width, shuffle_blur) for s in sizes}
+        )
         self.upscalers = nn.ModuleDict(
-            {f"up_{s}": PixelShuffleUpscaler(width, upscaler_channels) for s in sizes[1:]}
+            {
+                f"up_{s}": PixelShuffleUpscaler(width, upscaler_channels, shuffle_blur)
+                for s in sizes[1:]
+            }
         )
 
     def init_args(self) -> dict:
@@ -261,6 +278,7 @@ class CascadeGenerator(nn.Module):
             "width": float(self.width),
             "detach_between_blocks": bool(self.detach_between_blocks),
             "upscaler_channels": int(self.upscaler_channels),
+            **({"shuffle_blur": True} if self.shuffle_blur else {}),
         }
 
     def _level(self, pyramid: Mapping[int, Mapping[str, Tensor]], s: int) -> tuple[Tensor, Tensor]:

@@ -165,3 +165,23 @@ def he_init_(module: nn.Module, slope: float) -> None:
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters of ``module`` (works on the meta device)."""
     return sum(p.numel() for p in module.parameters())
+
+
+class ShuffleBlur(nn.Module):
+    """Fixed [1, 2, 1]ᵀ[1, 2, 1] / 16 blur per channel (no parameters), for after a pixel shuffle.
+
+    A pixel shuffle gives each of the 2×2 output phases its own filter; adversarial gradients
+    push those apart and training paints a period-2 grid (docs/results.md). The binomial filter's
+    response at the Nyquist frequency is exactly 0, so no period-2 pattern survives it, whatever
+    the shuffle's weights. Replicate padding keeps borders unbiased.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[1]
+        w = self.kernel.to(x.dtype).expand(c, 1, 3, 3)
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w, groups=c)
