@@ -45,7 +45,7 @@ def load_hallucinator(
             if not text
             else f"using the pretrained model '{name}' shipped with facectx"
         )
-        logging.getLogger("facectx").info("%s (%s)", msg, model.source)
+        logging.getLogger("facectx").info("%s (%s, %s)", msg, model.source, model.file)
         return model
     return Hallucinator.from_checkpoint(text, device=device, use_ema=use_ema)
 
@@ -65,6 +65,7 @@ class Hallucinator:
         self.ema = False  # whether the weights are a checkpoint's EMA weights
         self.source = "in-memory generator"  # what the weights are (shown by the CLIs)
         self.frame: dict | None = None  # canonical frame of the training data, when known
+        self.file: Path | None = None  # the weights file, for shipped models
 
     @classmethod
     def from_pretrained(
@@ -87,7 +88,11 @@ class Hallucinator:
         out = cls(generator, device)
         out.ema = bool(meta.get("ema"))
         out.frame = meta.get("frame")
-        out.source = f"pretrained {name} ({file})"
+        from facectx.pretrained.registry import sha256sum
+
+        out.file = file
+        # stable across machines (augment records it to refuse mixing models in one folder)
+        out.source = f"pretrained:{name}@{sha256sum(file)[:12]}"
         return out
 
     @classmethod

@@ -126,7 +126,7 @@ def test_last_checkpoint_is_the_final_state_even_after_a_mid_epoch_stop(tmp_path
                 *common,
                 "trainer.limit_val_batches=1",
                 "trainer.max_epochs=3",
-                "+trainer.max_steps=10",
+                "trainer.max_steps=10",
             ],
         )
     )
@@ -159,7 +159,7 @@ def test_resume_mid_epoch_continues_at_the_same_batch(tmp_path):
     ]
     run(
         compose_train(
-            tmp_path / "b", [*common, *mid, "trainer.max_epochs=2", "+trainer.max_steps=8"]
+            tmp_path / "b", [*common, *mid, "trainer.max_epochs=2", "trainer.max_steps=8"]
         )
     )
     ckpt = tmp_path / "mid" / "mid.ckpt"

@@ -45,7 +45,7 @@ def test_from_pretrained_with_an_explicit_file_and_a_pinned_checksum(tmp_path, m
     path = pack_generator(gen, _meta(gen), tmp_path / "m.pt")
     digest = registry.sha256sum(path)
     entry = registry.get_entry(ENTRY)
-    spec = dataclasses.replace(entry.files["weights"], sha256=digest)
+    spec = dataclasses.replace(entry.files["weights"], sha256=digest, size=None)
     monkeypatch.setitem(
         registry._REGISTRY, ENTRY, dataclasses.replace(entry, files={"weights": spec})
     )

@@ -618,7 +618,8 @@ register(
                 filename="hallucinator_lfw128_fp16.pt",
                 source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
                 "the commands in docs/model_card.md",
-                sha256=None,
+                sha256="f68c2470fadce7576c945538255d05ef4b780bd03f1c11f5adb4a4d98fae1047",
+                size=11662111,
                 package="facectx",
                 package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
             )
