@@ -112,37 +112,35 @@ class CascadeLoss(FrozenNets):
         """Whether block ``size`` has adversarial/feature-matching terms (and so a D step)."""
         return self.uses_adversarial and size >= self.adv_min_size
 
-    def _adv_weight(self, region: Tensor | None, logits: Tensor) -> Tensor | None:
-        if region is None or not self.adv_context_only:
-            return None
-        return patch_weights(region, logits)
+    def _scale_mean(self, d_out: Tensor | list, region: Tensor | None, term) -> Tensor:
+        """``term(logits, weight)`` averaged over the discriminator's scales; the weight is each
+        patch's share of context when ``adv_context_only``."""
+        scales = as_scales(d_out)
+        total = 0.0
+        for feats in scales:
+            logits = feats[-1]
+            w = (
+                patch_weights(region, logits)
+                if region is not None and self.adv_context_only
+                else None
+            )
+            total = total + term(logits, w)
+        return total / len(scales)
 
     def _adv_g(self, d_fake: Tensor | list, region: Tensor | None) -> Tensor:
-        scales = as_scales(d_fake)
-        total = None
-        for feats in scales:
-            logits = feats[-1]
-            w = self._adv_weight(region, logits)
-            if self.adversarial == "hinge":
-                t = terms.hinge_generator(logits, w)
-            else:
-                t = terms.weighted_lsgan(logits, self.adv_target, w)
-            total = t if total is None else total + t
-        return total / len(scales)
+        if self.adversarial == "hinge":
+            return self._scale_mean(d_fake, region, terms.hinge_generator)
+        return self._scale_mean(
+            d_fake, region, lambda x, w: terms.weighted_lsgan(x, self.adv_target, w)
+        )
 
     def _adv_d(self, d_out: Tensor | list, real: bool, region: Tensor | None) -> Tensor:
-        scales = as_scales(d_out)
-        total = None
-        for feats in scales:
-            logits = feats[-1]
-            w = self._adv_weight(region, logits)
-            if self.adversarial == "hinge":
-                t = terms.hinge_discriminator(logits, real, w)
-            else:
-                target = self.real_label if real else self.fake_label
-                t = terms.weighted_lsgan(logits, target, w)
-            total = t if total is None else total + t
-        return total / len(scales)
+        if self.adversarial == "hinge":
+            return self._scale_mean(
+                d_out, region, lambda x, w: terms.hinge_discriminator(x, real, w)
+            )
+        target = self.real_label if real else self.fake_label
+        return self._scale_mean(d_out, region, lambda x, w: terms.weighted_lsgan(x, target, w))
 
     def active_terms(self, size: int, adversarial: bool = True) -> list[str]:
         """Names of the terms computed for a block of this size (``adversarial=False``: without
