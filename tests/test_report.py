@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from facectx.report import find_jobs, job_names, run
+from facectx.report import budget_warning, find_jobs, job_names, run
 from metrics.helpers import TINY_TRAIN, compose_eval, prepared_lfw_test, tiny_checkpoint
 
 QUICK = ["fid.enabled=false", "landmarks.enabled=false", "limit=6"]
@@ -44,6 +44,9 @@ def _fake_sweep(root: Path, ckpt: Path) -> Path:
         if ablation != "no_identity":
             (job / "checkpoints").mkdir()
             shutil.copy(ckpt, job / "checkpoints" / "last.ckpt")
+            # as under Lightning's optimiser-step budgets: no_adv (no D step) trained twice as long
+            its = 10 if ablation == "no_adv" else 5
+            (job / "summary.json").write_text(f'{{"iterations": {its}, "seconds": 12.5}}')
     return sweep
 
 
@@ -56,6 +59,17 @@ def test_job_names_are_the_overrides_that_differ(tmp_path):
         find_jobs(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no job folders"):
         find_jobs(tmp_path)
+
+
+def test_budget_warning_only_when_jobs_trained_different_iterations():
+    same = [
+        {"job": "a", "overrides": "x", "iterations": 5},
+        {"job": "b", "overrides": "y", "iterations": 5},
+    ]
+    assert budget_warning(same) is None
+    assert budget_warning([*same, {"job": "baseline", "iterations": None}]) is None  # extra row
+    text = budget_warning([same[0], {**same[1], "iterations": 10}])
+    assert "a: 5, b: 10" in text and "trainer.max_steps" in text
 
 
 def test_report_evaluates_missing_jobs_then_reuses_them(
@@ -82,6 +96,10 @@ def test_report_evaluates_missing_jobs_then_reuses_them(
     assert (sweep / "0" / "evaluation" / "results.csv").is_file()
     md = (sweep / "report.md").read_text()
     assert "Table 8" in md and "ablation=l2_pixel" in md and "no_identity" in md
+    assert by_job["ablation=no_adv"]["iterations"] == 10
+    assert by_job["ablation=l2_pixel"]["iterations"] == 5
+    assert "**Warning:** Jobs trained unequal budgets" in md
+    assert "10 iterations in 12 s" in md and "iterations unknown" in md
     with open(sweep / "report.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 6
 
@@ -111,13 +129,14 @@ def test_real_sweep_then_report(tmp_path, lfw_test20):
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
         "~callbacks.progress_bar",
-        *TINY_TRAIN,
+        *(o for o in TINY_TRAIN if not o.startswith("trainer.max_epochs")),
+        "trainer.max_epochs=5",  # 1 batch per epoch: the 2-iteration budget stops first
     ]
     sweep = tmp_path / "logs" / "quickstart" / "multiruns" / "sweep"
     cmd = [sys.executable, "-m", "facectx.train", "-m", "experiment=quickstart"]
     # an explicit sweep dir: conf/hydra's default one resolves ${hydra:runtime.cwd} (through
     # paths.root_dir) before Hydra sets it in multirun mode
-    cmd += ["ablation=no_adv,l2_pixel", *tiny, f"hydra.sweep.dir={sweep}"]
+    cmd += ["ablation=full,no_adv", *tiny, "trainer.max_steps=2", f"hydra.sweep.dir={sweep}"]
     subprocess.run(cmd, env=env, check=True, cwd=tmp_path)
     sweeps = [sweep]
     report = [sys.executable, "-m", "facectx.report", f"sweep_dir={sweeps[0]}"]
@@ -125,7 +144,9 @@ def test_real_sweep_then_report(tmp_path, lfw_test20):
     subprocess.run(report, env=env, check=True, cwd=tmp_path)
     with open(sweeps[0] / "report.csv", newline="") as f:
         rows = {r["job"]: r for r in csv.DictReader(f)}
-    assert {"ablation=no_adv", "ablation=l2_pixel", "originals (reference)"} <= set(rows)
-    for job in ("ablation=no_adv", "ablation=l2_pixel"):
+    assert {"ablation=full", "ablation=no_adv", "originals (reference)"} <= set(rows)
+    for job in ("ablation=full", "ablation=no_adv"):  # no_adv has no discriminator step
         assert rows[job]["n"] == "8" and float(rows[job]["fid"]) > 0
+        assert rows[job]["iterations"] == "2"
+    assert "Every job trained 2 iterations." in (sweeps[0] / "report.md").read_text()
     assert float(rows["originals (reference)"]["fid"]) == pytest.approx(0.0, abs=1e-3)

@@ -17,3 +17,7 @@ def config_dir() -> str:
     raise FileNotFoundError(
         f"facectx configs not found in {packaged} or {checkout}; reinstall facectx."
     )
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""

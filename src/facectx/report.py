@@ -51,6 +51,8 @@ REPORT_COLUMNS = (
     "pairs",
     "pose_err",
     "expr_err",
+    "iterations",
+    "seconds",
     "checkpoint",
 )
 TABLE8 = (
@@ -117,6 +119,28 @@ def job_checkpoint(job: Path, checkpoint: str = "last.ckpt") -> Path | None:
         return found[-1] if found else None
     path = folder / checkpoint
     return path if path.is_file() else None
+
+
+def job_budget(job: Path) -> dict[str, Any]:
+    """Iterations trained and wall-clock seconds, from the job's ``summary.json`` (empty if the
+    job wrote none: killed before the end)."""
+    try:
+        summary = json.loads((job / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: summary[k] for k in ("iterations", "seconds", "stop_reason") if k in summary}
+
+
+def budget_warning(rows: list[dict[str, Any]]) -> str | None:
+    """A sentence when the sweep's jobs trained different numbers of iterations, else None."""
+    its = {r["job"]: r.get("iterations") for r in rows if r.get("overrides") is not None}
+    if len(set(its.values())) <= 1:
+        return None
+    listed = ", ".join(f"{job}: {n if n is not None else 'unknown'}" for job, n in its.items())
+    return (
+        f"Jobs trained unequal budgets ({listed} iterations): rows are not comparable as an "
+        "ablation. Rerun with one `trainer.max_steps=N` (iterations) for every job."
+    )
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -196,7 +220,7 @@ def build_report(cfg: DictConfig) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     reference: dict[str, Any] | None = None
     for job in jobs:
-        base = {"job": names[job], "overrides": " ".join(overrides[job])}
+        base = {"job": names[job], "overrides": " ".join(overrides[job]), **job_budget(job)}
         ckpt = job_checkpoint(job, cfg.get("checkpoint", "last.ckpt"))
         if ckpt is None:
             rows.append({**base, "status": f"no checkpoints/{cfg.get('checkpoint')} (failed?)"})
@@ -221,6 +245,13 @@ def build_report(cfg: DictConfig) -> list[dict[str, Any]]:
         {k: _number(v) if k not in ("job", "overrides", "method") else v for k, v in r.items()}
         for r in rows
     ]
+
+
+def _budget_text(row: dict[str, Any]) -> str:
+    if row.get("iterations") is None:
+        return "no summary.json (iterations unknown)"
+    secs = row.get("seconds")
+    return f"{row['iterations']} iterations" + (f" in {secs:.0f} s" if secs is not None else "")
 
 
 def report_markdown(cfg: DictConfig, rows: list[dict[str, Any]]) -> str:
@@ -259,12 +290,18 @@ def report_markdown(cfg: DictConfig, rows: list[dict[str, Any]]) -> str:
         "## Jobs",
         "",
         *[
-            f"- {r['job']}: `{r.get('overrides', '')}` — {r.get('status', '')}"
+            f"- {r['job']}: `{r.get('overrides', '')}` — {r.get('status', '')}; {_budget_text(r)}"
             for r in rows
             if r.get("overrides") is not None
         ],
         "",
     ]
+    warning = budget_warning(rows)
+    its = {r.get("iterations") for r in rows if r.get("overrides") is not None}
+    if warning:
+        lines += [f"**Warning:** {warning}", ""]
+    elif its and None not in its:
+        lines += [f"Every job trained {its.pop()} iterations.", ""]
     if missing:
         lines += [
             "Not in the tables: " + ", ".join(f"{r['job']} ({r['status']})" for r in missing),
@@ -288,6 +325,9 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
 
     sweep_dir = Path(cfg.sweep_dir).expanduser().resolve()
     rows = build_report(cfg)
+    warning = budget_warning(rows)
+    if warning:
+        log.warning("%s", warning)
     write_csv(sweep_dir / "report.csv", rows, REPORT_COLUMNS)
     (sweep_dir / "report.md").write_text(report_markdown(cfg, rows), encoding="utf-8")
     log.info("report: %s", sweep_dir / "report.md")

@@ -54,7 +54,7 @@ class IterationBudget(pl.Callback):
             and it % self.snapshot_every == 0
             and it != self._last_snapshot
         ):
-            trainer.save_checkpoint(self.dirpath / f"iter{it:06d}.ckpt")
+            trainer.save_checkpoint(self.dirpath / f"iter{it:06d}.ckpt", weights_only=False)
             self._last_snapshot = it
         if self.max_iterations is not None and it >= self.max_iterations:
             if not trainer.should_stop:

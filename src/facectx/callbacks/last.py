@@ -36,7 +36,7 @@ class LastCheckpoint(pl.Callback):
             or self._saved_step == trainer.global_step
         ):
             return
-        trainer.save_checkpoint(self.path)  # all ranks; rank 0 writes, atomically
+        trainer.save_checkpoint(self.path, weights_only=False)  # all ranks; rank 0 writes
         self._saved_step = trainer.global_step
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
