@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from facectx.modules.gan_base import GANModule, NonFiniteLossError
+from facectx.modules.gan_base import GANModule, NonFiniteLossError, NonFiniteModelError
 
 
 class Points(Dataset):
@@ -137,3 +137,47 @@ def test_grad_clipping_runs():
 def test_bad_nan_policy():
     with pytest.raises(ValueError, match="nan_policy"):
         ToyGAN(nan_policy="ignore")
+
+
+class DivergingGAN(ToyGAN):
+    """Every loss is NaN from ``nan_at`` on, as after a step that blew the weights up."""
+
+    def generator_loss(self, batch, outputs):
+        loss, logs = super().generator_loss(batch, outputs)
+        if self.nan_at is not None and int(self.iteration) >= self.nan_at:
+            loss = loss * float("nan")
+        return loss, logs
+
+
+def test_nan_policy_skip_gives_up_after_n_consecutive_bad_batches():
+    model = DivergingGAN(nan_at=2, nan_policy="skip", nan_max_skips=3)
+    with pytest.raises(NonFiniteLossError, match=r"gave up after 3 consecutive.*nan_max_skips=3"):
+        _fit(model, steps=10)
+    assert int(model.iteration) == 2 and int(model.skipped_iterations) == 3
+
+
+class FlakyGAN(ToyGAN):
+    """A non-finite generator loss on every other batch, never two in a row."""
+
+    calls = 0
+
+    def generator_loss(self, batch, outputs):
+        loss, logs = super().generator_loss(batch, outputs)
+        self.calls += 1
+        return (loss * float("nan") if self.calls % 2 == 0 else loss), logs
+
+
+def test_isolated_bad_batches_do_not_add_up_to_giving_up():
+    model = FlakyGAN(nan_policy="skip", nan_max_skips=2)
+    _fit(model, steps=6)  # the consecutive count resets after every good batch
+    assert int(model.skipped_iterations) >= 2 and int(model.iteration) >= 2
+
+
+def test_a_model_with_non_finite_parameters_is_never_saved(tmp_path):
+    model = ToyGAN()
+    _fit(model, steps=1)
+    with torch.no_grad():
+        model.g.weight[0, 0] = float("nan")
+    checkpoint = {"state_dict": model.state_dict()}
+    with pytest.raises(NonFiniteModelError, match=r"not saving a checkpoint.*g\.weight"):
+        model.on_save_checkpoint(checkpoint)

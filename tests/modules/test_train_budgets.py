@@ -182,3 +182,30 @@ def test_training_log_is_facectx_lines_and_real_warnings_only(tmp_path, caplog, 
     assert "val/context_l1" in epoch_lines[-1]
     assert any(r.getMessage().startswith("model: generator") for r in caplog.records)
     assert out["stop_reason"] == "max_epochs reached (2 epochs)"
+
+
+@needs_sample
+def test_a_diverging_run_under_nan_skip_fails_and_leaves_no_non_finite_checkpoint(tmp_path):
+    from facectx.modules.gan_base import NonFiniteLossError, non_finite_tensors
+
+    cfg = compose_train(
+        tmp_path,
+        [
+            *SMALL,
+            "trainer.max_epochs=4",
+            "trainer.limit_train_batches=3",
+            "model.nan_policy=skip",
+            "model.nan_max_skips=2",
+            "model.optimizer_g.lr=1e30",
+            "model.optimizer_d.lr=1e30",
+        ],
+    )
+    with pytest.raises(NonFiniteLossError):
+        run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "non-finite" in summary["stop_reason"]
+    assert summary["skipped_iterations"] >= 1
+    for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        assert not non_finite_tensors(state["state_dict"]), ckpt

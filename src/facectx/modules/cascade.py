@@ -44,6 +44,7 @@ class CascadeGAN(GANModule):
         ema_start: int = 0,
         nan_policy: str = "raise",
         adv_start: int = 0,
+        nan_max_skips: int = 10,
     ) -> None:
         super().__init__(
             optimizer_g,
@@ -54,6 +55,7 @@ class CascadeGAN(GANModule):
             ema_start,
             nan_policy,
             adv_start,
+            nan_max_skips,
         )
         self.generator = generator
         self.sizes = tuple(int(s) for s in generator.sizes)
@@ -144,6 +146,7 @@ class CascadeGAN(GANModule):
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # What facectx.Hallucinator needs to rebuild the generator without Lightning or Hydra.
+        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
         checkpoint["facectx"] = {
             "kind": "cascade",
             "version": __import__("facectx").__version__,

@@ -28,6 +28,19 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or infinite; the message says which and at which iteration."""
 
 
+class NonFiniteModelError(NonFiniteLossError):
+    """The model's parameters hold NaN/Inf: no checkpoint of it may be written."""
+
+
+def non_finite_tensors(state_dict: dict) -> list[str]:
+    """Names of the floating-point tensors of ``state_dict`` that hold NaN or Inf."""
+    return [
+        k
+        for k, v in state_dict.items()
+        if isinstance(v, Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+
+
 def _detach(outputs: Any) -> Any:
     if isinstance(outputs, Tensor):
         return outputs.detach()
@@ -49,6 +62,8 @@ class GANModule(pl.LightningModule):
         ema_decay: keep an exponential moving average of the generator (e.g. 0.999); None = off.
         ema_start: iteration after which the EMA starts tracking (copies weights before that).
         nan_policy: "raise" stops with a clear error; "skip" drops the iteration and counts it.
+        nan_max_skips: under "skip", give up (``NonFiniteLossError``) after this many
+            consecutive skipped batches: a model whose parameters diverged never recovers.
         adv_start: iteration from which the discriminator runs (0 = from the start). Before
             it the generator trains on its non-adversarial terms only, a warm start that
             keeps an untrained discriminator from steering a generator that draws nothing yet.
@@ -64,6 +79,7 @@ class GANModule(pl.LightningModule):
         ema_start: int = 0,
         nan_policy: str = "raise",
         adv_start: int = 0,
+        nan_max_skips: int = 10,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -79,6 +95,11 @@ class GANModule(pl.LightningModule):
         self.ema_decay = ema_decay
         self.ema_start = ema_start
         self.nan_policy = nan_policy
+        if nan_max_skips < 1:
+            raise ValueError(f"nan_max_skips must be >= 1, got {nan_max_skips}")
+        self.nan_max_skips = int(nan_max_skips)
+        self._consecutive_skips = 0
+        self._skipped_batch = False
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         self.register_buffer("skipped_iterations", torch.zeros((), dtype=torch.long))
 
@@ -150,8 +171,41 @@ class GANModule(pl.LightningModule):
         if self.nan_policy == "raise":
             raise NonFiniteLossError(msg)
         self.skipped_iterations += 1
-        self.print(f"skipping iteration: {msg}")
+        self._consecutive_skips += 1
+        self._skipped_batch = True
+        if self._consecutive_skips >= self.nan_max_skips:
+            raise NonFiniteLossError(
+                f"gave up after {self._consecutive_skips} consecutive batches with a non-finite "
+                f"loss (model.nan_max_skips={self.nan_max_skips}; "
+                f"{int(self.skipped_iterations)} skipped in all). Last: {msg}"
+            )
+        self.print(
+            f"skipping a batch ({self._consecutive_skips} in a row, "
+            f"{int(self.skipped_iterations)} in all; the iteration counter stays at "
+            f"{int(self.iteration)}): {msg}"
+        )
         return False
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._skipped_batch = False
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not self._skipped_batch:
+            self._consecutive_skips = 0
+        if self.nan_policy == "skip":
+            self.log("skipped_iterations", self.skipped_iterations.float(), on_step=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Refuses to write a checkpoint of a diverged model (every facectx checkpoint — last,
+        best, snapshots — passes here); subclasses add their metadata after calling this."""
+        bad = non_finite_tensors(checkpoint.get("state_dict", {}))
+        if bad:
+            raise NonFiniteModelError(
+                f"not saving a checkpoint at iteration {int(self.iteration)}: {len(bad)} "
+                f"parameter tensors hold NaN/Inf (e.g. {', '.join(bad[:3])}). Training "
+                "diverged: lower the learning rates or enable gradient clipping "
+                "(model.grad_clip_g / grad_clip_d), and resume from the last checkpoint."
+            )
 
     def _step(self, opt, loss: Tensor, clip: float | None) -> None:
         opt.zero_grad(set_to_none=True)

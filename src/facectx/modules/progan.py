@@ -90,9 +90,17 @@ class ProGAN(GANModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         nan_policy: str = "raise",
+        nan_max_skips: int = 10,
     ) -> None:
         super().__init__(
-            optimizer_g, optimizer_d, grad_clip_g, grad_clip_d, ema_decay, ema_start, nan_policy
+            optimizer_g,
+            optimizer_d,
+            grad_clip_g,
+            grad_clip_d,
+            ema_decay,
+            ema_start,
+            nan_policy,
+            nan_max_skips=nan_max_skips,
         )
         self.scales = _scales(int(start_size), int(final_size))
         #: every size trained during the run (for the start-up loss description)
@@ -277,6 +285,7 @@ class ProGAN(GANModule):
             self.log("progan/fade_alpha", alpha, on_step=True, on_epoch=False)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        super().on_train_batch_end(outputs, batch, batch_idx)
         if self.fade is not None and self.fade_alpha() >= 1.0:
             self.fade = None  # fade complete: plain block_N from now on
 
@@ -353,6 +362,7 @@ class ProGAN(GANModule):
 
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
         checkpoint["facectx"] = {
             # a one-block cascade: facectx.Hallucinator loads it like any cascade checkpoint
             "kind": "cascade",

@@ -121,9 +121,17 @@ class SwapInpaintGAN(GANModule):
         ema_decay: float | None = None,
         ema_start: int = 0,
         nan_policy: str = "raise",
+        nan_max_skips: int = 10,
     ) -> None:
         super().__init__(
-            optimizer_g, optimizer_d, grad_clip_g, grad_clip_d, ema_decay, ema_start, nan_policy
+            optimizer_g,
+            optimizer_d,
+            grad_clip_g,
+            grad_clip_d,
+            ema_decay,
+            ema_start,
+            nan_policy,
+            nan_max_skips=nan_max_skips,
         )
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -480,6 +488,7 @@ class SwapInpaintGAN(GANModule):
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # What facectx.inpaint.Inpainter needs to rebuild C and G without Lightning or Hydra.
+        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
         checkpoint["facectx"] = {
             "kind": "swapinpaint",
             "version": __import__("facectx").__version__,
