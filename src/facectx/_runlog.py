@@ -3,11 +3,14 @@ no line longer than a screen can follow."""
 
 from __future__ import annotations
 
+import csv
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 # longest message line; with the log prefix (time, logger, level) a line stays under 300
 MAX_LINE = 240
@@ -69,3 +72,46 @@ def quiet_lightning() -> Iterator[None]:
             for logger in loggers:
                 logger.removeFilter(hygiene)
             logging.captureWarnings(False)
+
+
+def previous_run(ckpt_path: str | os.PathLike | None) -> Path | None:
+    """The run folder a resume checkpoint came from (``<run>/checkpoints/<file>`` with
+    ``<run>/.hydra``), or None for a checkpoint kept elsewhere."""
+    if not ckpt_path:
+        return None
+    run = Path(ckpt_path).expanduser().resolve().parent.parent
+    return run if (run / ".hydra").is_dir() else None
+
+
+def merge_metrics(previous: Path, current: Path, out: Path) -> int:
+    """Write ``out``: the rows of ``previous`` logged before ``current``'s first step (rows a
+    killed run logged after its checkpoint were logged again by the resumed run) followed by
+    ``current``'s. ``previous`` may itself be a merged file, so chains of resumes stay one
+    history. Columns are the union of both headers. Returns the number of rows written."""
+
+    def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+        if not path.is_file():
+            return [], []
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    old_fields, old_rows = read(previous)
+    new_fields, new_rows = read(current)
+    first = min((_step(r) for r in new_rows), default=float("inf"))
+    rows = [r for r in old_rows if _step(r) < first] + new_rows
+    fields = old_fields + [c for c in new_fields if c not in old_fields]
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out)
+    return len(rows)
+
+
+def _step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step") or "inf")
+    except ValueError:
+        return float("inf")

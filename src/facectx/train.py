@@ -221,7 +221,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
     )
 
     t0 = time.perf_counter()
-    summary: dict[str, Any] = {"output_dir": str(out_dir)}
+    summary: dict[str, Any] = {"output_dir": str(out_dir), "ckpt_path": cfg.get("ckpt_path")}
     try:
         # weights_only=True whatever the environment says: a resumed checkpoint is data,
         # never code (facectx checkpoints hold tensors and plain types only)
@@ -235,6 +235,29 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         raise
     _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
     return summary
+
+
+def _link_previous_run(summary: dict[str, Any], ckpt_path: str | None, out_dir: Path) -> None:
+    """A resumed run keeps its own folder but links the run it continues: ``summary.json``
+    names it, ``previous_run`` points at it, and ``metrics_all.csv`` holds the whole training's
+    history (the previous run's rows up to the checkpoint, then this run's)."""
+    from facectx._runlog import merge_metrics, previous_run
+
+    prev = previous_run(ckpt_path)
+    if prev is None or prev == out_dir.resolve():
+        return
+    summary["resumed_from"] = str(prev)
+    link = out_dir / "previous_run"
+    if not link.exists() and not link.is_symlink():
+        try:
+            link.symlink_to(prev, target_is_directory=True)
+        except OSError:  # file systems without symlinks: summary.json still names it
+            pass
+    history = prev / "metrics_all.csv"
+    history = history if history.is_file() else prev / "metrics.csv"
+    n = merge_metrics(history, out_dir / "metrics.csv", out_dir / "metrics_all.csv")
+    summary["metrics_all"] = str(out_dir / "metrics_all.csv")
+    log.info("resumed from %s: whole history (%d rows) in metrics_all.csv", prev, n)
 
 
 def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: float) -> None:
@@ -260,6 +283,9 @@ def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: flo
     ):
         summary[key] = path if path and Path(path).exists() else None
     if trainer.is_global_zero:
+        for lg in trainer.loggers:
+            lg.save()  # metrics.csv complete before it is merged
+        _link_previous_run(summary, summary.get("ckpt_path"), out_dir)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         if summary["status"] != "finished":
             log.error("training stopped after %.1f s: %s", elapsed, summary["stop_reason"])

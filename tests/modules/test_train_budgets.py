@@ -209,3 +209,32 @@ def test_a_diverging_run_under_nan_skip_fails_and_leaves_no_non_finite_checkpoin
     for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         assert not non_finite_tensors(state["state_dict"]), ckpt
+
+
+@needs_sample
+def test_a_resumed_run_links_the_run_it_continues_and_merges_the_history(tmp_path):
+    import csv
+
+    common = [*SMALL, "trainer.limit_train_batches=3", "trainer.log_every_n_steps=1"]
+    first = run(
+        compose_train(
+            tmp_path / "a",
+            [*common, "trainer.max_steps=4", "callbacks.iteration_budget.snapshot_every=2"],
+        )
+    )
+    first_dir = Path(first["output_dir"])
+    (first_dir / ".hydra").mkdir(exist_ok=True)  # as a `python -m facectx.train` run folder
+    # as after a kill: the run logged iterations 3-4 after the snapshot it is resumed from
+    ckpt = first_dir / "checkpoints" / "iter000002.ckpt"
+    second = run(
+        compose_train(tmp_path / "b", [*common, "trainer.max_steps=5", f"ckpt_path={ckpt}"])
+    )
+    out = Path(second["output_dir"])
+    assert second["resumed_from"] == str(first_dir.resolve())
+    assert (out / "previous_run").resolve() == first_dir.resolve()
+    with open(out / "metrics_all.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/g/total_step")]
+    iterations = [int(float(r["iteration"])) for r in rows]
+    assert iterations == [1, 2, 3, 4, 5]  # one history: iterations 3-4 once, from the resume
+    steps = [int(r["step"]) for r in rows]
+    assert steps == sorted(set(steps))
