@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -138,3 +139,58 @@ class Hallucinator:
             )
         out = self.generator.hallucinate(masked.to(self.device), mask.to(self.device))
         return out.clamp(-1, 1)
+
+    def prepare_photo(
+        self,
+        photo: str | os.PathLike | np.ndarray,
+        faces: str = "largest",
+        detector: str = "hog",
+        landmarker: str = "dlib",
+    ) -> list:
+        """Detect and align the faces of one photo in this model's canonical frame.
+
+        Args:
+            photo: an image file (any format Pillow reads; grayscale/RGBA/EXIF handled) or an
+                (H, W, 3) uint8 RGB array.
+            faces: ``largest``, ``all`` (largest first) or ``one``.
+            detector, landmarker: as in ``conf/detector`` and ``conf/landmarks``.
+
+        Returns:
+            ``facectx.faces.pipeline.AlignedFace`` items; empty when no face qualifies.
+        """
+        from facectx.faces.frame import CanonicalFrame
+        from facectx.faces.io import read_image
+        from facectx.faces.pipeline import FacePreparer
+
+        frame = self.frame or {}
+        key = (faces, detector, landmarker)
+        if getattr(self, "_preparer_key", None) != key:
+            self._preparer = FacePreparer(
+                CanonicalFrame(
+                    self.size, frame.get("eye_distance", 0.27), frame.get("eye_y", 0.43)
+                ),
+                detector=detector,
+                landmarker=landmarker,
+                faces=faces,
+            )
+            self._preparer_key = key
+        image = photo if isinstance(photo, np.ndarray) else read_image(photo)
+        return self._preparer.prepare(image)
+
+    def hallucinate_photo(
+        self, photo: str | os.PathLike | np.ndarray, faces: str = "largest", **prepare: str
+    ) -> list[np.ndarray]:
+        """Photo in, portraits out: every kept face aligned, masked to its landmark hull and
+        given hallucinated context. Returns (S, S, 3) uint8 RGB images, largest face first
+        (empty when no face is found). ``prepare`` goes to :meth:`prepare_photo`."""
+        found = self.prepare_photo(photo, faces=faces, **prepare)
+        if not found:
+            return []
+        image = torch.stack([torch.from_numpy(f.image).permute(2, 0, 1) for f in found])
+        keep = torch.stack([torch.from_numpy(f.mask * f.valid)[None] for f in found]).float()
+        image = image.float() / 127.5 - 1
+        masked = image * keep - (1 - keep)  # black (-1) outside the face
+        out = self(masked, keep)
+        return list(
+            ((out + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        )

@@ -113,3 +113,21 @@ def test_shipped_model_loads_offline_with_its_pinned_checksum(monkeypatch):
     keep = mask.expand_as(out) > 0.5
     assert torch.equal(out[keep], masked[keep])
     assert out[~keep].std() > 0.1  # context is painted, not left black or flat
+
+
+def test_photo_in_portraits_out_with_the_shipped_model(wild_photos):
+    """The README's few lines: a photo file to a hallucinated portrait, face pixels untouched."""
+    import numpy as np
+
+    h = Hallucinator.from_pretrained("lfw-128")
+    photo = wild_photos / "couple.jpg"
+    portraits = h.hallucinate_photo(photo, faces="all")
+    faces = h.prepare_photo(photo, faces="all")
+    assert len(portraits) == len(faces) >= 2
+    for portrait, face in zip(portraits, faces):
+        assert portrait.shape == (128, 128, 3) and portrait.dtype == np.uint8
+        keep = (face.mask * face.valid).astype(bool)
+        assert np.array_equal(portrait[keep], face.image[keep])
+        assert portrait[~keep].std() > 5  # context was drawn, not left black
+    blank = np.full((200, 200, 3), 127, np.uint8)
+    assert h.hallucinate_photo(blank) == []
