@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -168,6 +169,37 @@ def test_refuses_to_mix_frames_and_skips_own_output(lfw_small, tmp_path):
         prepare_folder(inp, out, spec=PreparerSpec(size=128), workers=1, progress=False)
     with pytest.raises(ValueError, match="differ"):
         prepare_folder(inp, inp, workers=1, progress=False)
+
+
+def test_missing_input_is_refused_before_anything_is_created(tmp_path):
+    from facectx._conf import ConfigError
+
+    missing, out = tmp_path / "no_such_photos", tmp_path / "out"
+    with pytest.raises(ConfigError, match=rf"input={missing}: does not exist.*{out}"):
+        prepare_folder(missing, out, workers=1, progress=False)
+    assert not out.exists()
+    env = {**os.environ, "FACECTX_ROOT": str(tmp_path / "run"), "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "facectx.prepare", f"input={missing}", f"output={out}"]
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    text = res.stdout + res.stderr
+    assert res.returncode == 2 and "Traceback" not in text and "does not exist" in text, text
+    assert not out.exists()
+
+
+def test_largest_says_how_many_faces_it_left_out(lfw_split_images, tmp_path, caplog):
+    a, b = (np.asarray(Image.open(p).convert("RGB")) for p in lfw_split_images("test", 2))
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.fromarray(np.concatenate([a, b], axis=1)).save(inp / "two.png")  # two faces
+    with caplog.at_level(logging.INFO, logger="facectx.prepare"):
+        s = prepare_folder(inp, tmp_path / "largest", workers=1, progress=False)
+    assert s.faces == 1 and s.dropped_faces >= 1 and s.dropped_photos == 1
+    assert f"left out {s.dropped_faces} more face(s) in 1 photo(s)" in caplog.text
+    assert "faces=all" in caplog.text
+    every = prepare_folder(
+        inp, tmp_path / "all", spec=PreparerSpec(faces="all"), workers=1, progress=False
+    )
+    assert every.faces == 1 + s.dropped_faces and every.dropped_faces == 0
 
 
 def test_only_split_filters_sources(lfw_small, tmp_path):

@@ -1,7 +1,11 @@
-"""Where the Hydra configs live: inside the wheel (``facectx/conf``) or the source checkout."""
+"""Where the Hydra configs live (inside the wheel or the source checkout), and how the commands
+report a user error: one line and exit code 2."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,3 +25,36 @@ def config_dir() -> str:
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the fix."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is the whole story: a config value, a checkpoint, an output folder."""
+    import sys
+
+    from facectx._jobrecord import OutputFolderError
+
+    types: list[type[BaseException]] = [ConfigError, OutputFolderError]
+    inference = sys.modules.get("facectx.inference")  # never imported: none was raised
+    if inference is not None:
+        types.append(inference.CheckpointError)
+    return tuple(types)
+
+
+@contextmanager
+def cli_errors(log: logging.Logger) -> Iterator[None]:
+    """Around a command's run: a user error (see :func:`_user_errors`, or a mandatory key left
+    out) is logged as one line and ends the process with exit code 2, without a traceback."""
+    import sys
+
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        yield
+    except MissingMandatoryValue as e:
+        log.error("%s= is required: pass %s=... on the command line", e.full_key, e.full_key)
+        sys.exit(2)
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
+        log.error("%s", e)
+        sys.exit(2)

@@ -10,7 +10,8 @@ a recognition training set as the same class (paper Table 2).
 
 Output folder::
 
-    OUT/meta.json                 checkpoint, input folder, shard size, frame size
+    OUT/meta.json                 checkpoint and its weights digest, input folder, shard size,
+                                  frame size: a rerun that differs in any of them is refused
     OUT/shard_00000/<id>.png      outputs; shard k holds the faces at positions
     OUT/shard_00001/...           [k * shard_size, (k+1) * shard_size) of the input manifest
     OUT/manifest.csv              id, output, source, person, split, shard (MANIFEST_COLUMNS)
@@ -38,7 +39,6 @@ only its own part file. ``trainer=gpu`` runs one GPU in ``bf16-mixed``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -480,29 +480,12 @@ def plan_for(
 
 
 def _check_meta(output: Path, meta: dict[str, Any]) -> None:
-    """Write meta.json, or refuse to continue a run made with another input or shard size."""
-    from facectx.faces.io import atomic_write_bytes
+    """Write meta.json, or refuse to continue a run made with another model, input, split,
+    shard size or frame size (:func:`facectx._jobrecord.check_or_record`)."""
+    from facectx._jobrecord import check_or_record
 
-    path = output / META
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        diff = [k for k in ("input", "split", "shard_size", "size") if old.get(k) != meta.get(k)]
-        if diff:
-            raise ValueError(
-                f"{output} holds a run with different {', '.join(diff)} "
-                f"({[old.get(k) for k in diff]} vs {[meta.get(k) for k in diff]}); "
-                "use a new output folder or the original settings."
-            )
-        if old.get("ckpt") != meta.get("ckpt"):
-            log.warning(
-                "%s was started with checkpoint %s; continuing with %s",
-                output,
-                old.get("ckpt"),
-                meta.get("ckpt"),
-            )
-        return
-    output.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(meta, indent=2) + "\n").encode())
+    compare = ("input", "split", "shard_size", "size", "weights")
+    check_or_record(output, meta, compare, name=META, results=(MANIFEST, SKIPPED))
 
 
 def augment(
@@ -547,6 +530,7 @@ def augment(
         ``{"written", "skipped", "already_done", "total", "seconds", "img_per_s", "manifest"}``
         (written, skipped and img/s summed over processes; already_done counts skip records).
     """
+    from facectx._jobrecord import weights_digest
     from facectx.data.datasets import frame_size
 
     if generator is None:
@@ -570,6 +554,7 @@ def augment(
             "shard_size": plan.shard_size,
             "size": size,
             "ckpt": str(ckpt),
+            "weights": weights_digest(generator),
             "columns": list(MANIFEST_COLUMNS),
         },
     )
@@ -609,12 +594,13 @@ def run(cfg) -> dict[str, Any]:
     """Run a composed ``augment`` config (conf/augment.yaml)."""
     from hydra.utils import instantiate
 
+    root, output = str(cfg.data.root), str(cfg.output)  # a missing one fails before the trainer
     # the trainer group is shared with training; a predict run needs no logger or model summary
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_model_summary=False)
     result = augment(
         None if cfg.get("ckpt") is None else str(cfg.ckpt),
-        str(cfg.data.root),
-        str(cfg.output),
+        root,
+        output,
         trainer=trainer,
         split=cfg.data.get("split"),
         batch_size=int(cfg.data.batch_size),
@@ -631,7 +617,10 @@ def run(cfg) -> dict[str, Any]:
 
 
 def _hydra_entry(cfg) -> None:
-    run(cfg)
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):
+        run(cfg)
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ Output folder::
 
 Which background a portrait gets is a hash of (seed, id, k): the same on every rerun, in any
 order. Rows of one portrait are appended together after its files exist; a rerun skips done
-portraits.
+portraits. ``OUT/job.json`` records the input folder (and the model that made its portraits),
+the backgrounds and the settings; a rerun with other ones is refused.
 """
 
 from __future__ import annotations
@@ -247,6 +248,39 @@ class BackgroundImageError(RuntimeError):
     """A background image cannot be read: a setup problem, so the run stops (resumable)."""
 
 
+def _record_job(
+    out: Path,
+    input: str | Path,
+    backgrounds: str | Path,
+    segmenter: Segmenter,
+    per_face: int,
+    levels: int,
+    seed: int,
+) -> None:
+    """``job.json``: the input folder (and the model that made its portraits, from its own
+    job.json), the backgrounds and every setting that changes the images; a rerun that differs
+    is refused instead of keeping composites of other portraits."""
+    import json
+
+    from facectx._jobrecord import JOB, check_or_record, describe
+
+    root = Path(input).expanduser().resolve()
+    made_by = None
+    if (root / JOB).is_file():
+        made_by = json.loads((root / JOB).read_text(encoding="utf-8")).get("weights")
+    record = {
+        "job": "background",
+        "input": str(root),
+        **({"input_weights": made_by} if made_by else {}),  # unknown for a prepared folder
+        "backgrounds": str(Path(backgrounds).expanduser().resolve()),
+        "segmenter": describe(segmenter),
+        "per_face": int(per_face),
+        "levels": int(levels),
+        "seed": int(seed),
+    }
+    check_or_record(out, record, results=(RESULTS, SKIPPED))
+
+
 @dataclass
 class BackgroundSummary:
     portraits: int = 0
@@ -297,6 +331,7 @@ def replace_folder(
     if not bg_list:
         raise FileNotFoundError(f"no background images (jpg/png/webp/bmp) under {backgrounds}")
     out = Path(output).expanduser().resolve()
+    _record_job(out, input, backgrounds, segmenter, per_face, levels, seed)
     for d in (out, out / "alpha", out / "previews"):
         d.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(d)
@@ -427,7 +462,10 @@ def run(cfg) -> BackgroundSummary:
 
 
 def _hydra_entry(cfg) -> None:
-    run(cfg)
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):
+        run(cfg)
 
 
 def main() -> None:

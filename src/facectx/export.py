@@ -384,7 +384,10 @@ def run(cfg) -> ExportReport:
 
 
 def _hydra_entry(cfg) -> None:
-    run(cfg)
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):
+        run(cfg)
 
 
 def main() -> None:

@@ -26,7 +26,10 @@ generated, not kept black. Face pixels of every portrait equal the aligned photo
 
 Rows of one photo are appended together after all its files are written, so an interrupted
 run leaves only complete entries; a rerun skips every photo (or prepared id) already listed in
-``outputs.csv`` or ``skipped.csv`` and resumes.
+``outputs.csv`` or ``skipped.csv`` and resumes. ``OUT/job.json`` records what made the folder
+(the model's weights digest, the input, the face preparation settings); a rerun with another
+model or other settings is refused (:class:`facectx._jobrecord.OutputFolderError`) instead of
+keeping the first model's portraits.
 """
 
 from __future__ import annotations
@@ -165,6 +168,25 @@ def _load_model(ckpt: str | None, device: str, use_ema: bool):
     return load_hallucinator(ckpt, device=device, use_ema=use_ema)
 
 
+def _record_job(out_dir: Path, model, ckpt: str | None, input: Path, **settings: Any) -> None:
+    """Write ``job.json`` on the first run, or refuse a folder made by another model or with
+    other settings (``settings``: what changes the portraits)."""
+    from facectx._jobrecord import check_or_record, weights_digest
+
+    source = str(model.source if ckpt is None or model.source != "in-memory generator" else ckpt)
+    if Path(source).is_file():
+        source = str(Path(source).resolve())
+    record = {
+        "job": "hallucinate",
+        "model": source,
+        "weights": weights_digest(model.generator),
+        "input": str(input),
+        **settings,
+    }
+    compare = [k for k in record if k != "model"]
+    check_or_record(out_dir, record, compare, results=(OUTPUTS, SKIPPED))
+
+
 # ---------------------------------------------------------------------------- prepared folders
 
 
@@ -211,6 +233,7 @@ def hallucinate_folder(
             f"prepare the photos again with size={model.size}."
         )
     rows = read_manifest(root, split)
+    _record_job(Path(output).expanduser().resolve(), model, ckpt, root)
     out_dir = _prepare_output(output)
     done = {r["id"] for r in read_rows(out_dir / OUTPUTS)}
     done |= {r["source"] for r in read_rows(out_dir / SKIPPED)}
@@ -339,6 +362,7 @@ def hallucinate_photos(
         model: an already loaded Hallucinator (``ckpt`` is then only recorded).
         preparer: an already built FacePreparer (its frame must match the model's size).
     """
+    from facectx._jobrecord import describe
     from facectx.data.manifest import CsvAppender, read_rows
     from facectx.faces.io import ImageReadError, read_image
     from facectx.prepare import face_id, person_from_stem, unique_stems
@@ -359,6 +383,17 @@ def hallucinate_photos(
             f"{model.size} px portraits"
         )
     base, listed = list_inputs(input)
+    _record_job(
+        Path(output).expanduser().resolve(),
+        model,
+        ckpt,
+        Path(input).expanduser().resolve(),
+        frame=describe(preparer.frame),
+        faces=preparer.faces,
+        min_face=preparer.min_face,
+        detector=describe(preparer.detector),
+        landmarker=describe(preparer.landmarker),
+    )
     out_dir = _prepare_output(output)
     try:
         inside = out_dir.relative_to(base).as_posix() + "/"
@@ -527,7 +562,10 @@ def run(cfg) -> HallucinateSummary:
 
 
 def _hydra_entry(cfg) -> None:
-    run(cfg)
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):
+        run(cfg)
 
 
 def main() -> None:

@@ -28,6 +28,25 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         ) from e
 
 
+def check_finished(path: str | os.PathLike, meta: dict) -> None:
+    """Refuse a ProGAN checkpoint saved before the network grew to its final size: it would
+    make e.g. 8 px portraits where the run was meant to make 128 px ones."""
+    progan = meta.get("progan")
+    if not isinstance(progan, dict) or "size" not in progan:
+        return
+    size, scales = int(progan["size"]), [int(s) for s in progan.get("scales") or []]
+    final = scales[-1] if scales else size
+    if size < final:
+        epochs = sum(int(e) for e in progan.get("epochs_per_scale") or [])
+        schedule = f" (trainer.max_epochs={epochs} completes the schedule)" if epochs else ""
+        raise CheckpointError(
+            f"{path} is a ProGAN checkpoint saved at {size} px, before the network grew to "
+            f"{final} px: it makes {size}x{size} portraits where {final}x{final} are needed. "
+            f"Train longer, resuming with ckpt_path={path}{schedule}, or pick a checkpoint of "
+            f"the run saved at {final} px."
+        )
+
+
 def load_hallucinator(
     ckpt: str | os.PathLike | None, device: str | torch.device = "cpu", use_ema: bool = True
 ) -> Hallucinator:
@@ -98,9 +117,21 @@ class Hallucinator:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, device: str | torch.device = "cpu", use_ema: bool = True
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        use_ema: bool = True,
+        allow_unfinished: bool = False,
     ) -> Hallucinator:
-        """Rebuild the generator from a ``facectx.train`` checkpoint (EMA weights if present)."""
+        """Rebuild the generator from a ``facectx.train`` checkpoint (EMA weights if present).
+
+        Args:
+            path: a checkpoint written by ``python -m facectx.train`` or a packed generator.
+            device: where to run.
+            use_ema: prefer the EMA weights when the checkpoint has them.
+            allow_unfinished: load a ProGAN checkpoint saved before the network grew to its
+                final size (it makes smaller portraits); False raises ``CheckpointError``.
+        """
         from facectx.pretrained.hallucinators import is_packed, load_packed
         from facectx.zoo import CascadeGenerator
 
@@ -116,6 +147,8 @@ class Hallucinator:
                 f"{path} is not a facectx cascade checkpoint (no facectx/cascade metadata); "
                 f"pass a checkpoint written by `python -m facectx.train` with model=cascade."
             )
+        if not allow_unfinished:
+            check_finished(path, meta)
         generator = CascadeGenerator(**meta["generator"])
         state = ckpt["state_dict"]
         prefix = "generator_ema." if use_ema and meta.get("ema") else "generator."

@@ -447,6 +447,7 @@ def inpaint_photos(
     ``<name>_hole.png`` (white = the warped-back hole, the only pixels that may change)."""
     from rich.progress import Progress
 
+    from facectx._jobrecord import describe, weights_digest
     from facectx.data.manifest import CsvAppender, read_rows
     from facectx.faces.io import ImageReadError, read_image, write_png
 
@@ -499,7 +500,25 @@ def inpaint_photos(
         )
         return {"done": 1, "skipped": 0, "already_done": 0, "total": 1}
 
-    out_path.mkdir(parents=True, exist_ok=True)
+    _record_job(
+        out_path,
+        {
+            "job": "inpaint",
+            "model": str(Path(ckpt).expanduser().resolve()),
+            "weights": weights_digest(model.model, model.identity),
+            "image": None if pairs else str(Path(image or "").expanduser().resolve()),
+            "reference": None if pairs else str(Path(reference or "").expanduser().resolve()),
+            "pairs": str(Path(pairs).expanduser().resolve()) if pairs else None,
+            "mask": str(Path(mask).expanduser().resolve())
+            if isinstance(mask, str) and mask not in MASK_KINDS
+            else describe(mask),
+            "faces": faces,
+            "detector": detector,
+            "blend": bool(blend),
+            "dilate": int(dilate),
+            "seed": int(seed),
+        },
+    )
     done = {r["image"] for r in read_rows(out_path / "outputs.csv")}
     todo = [j for j in jobs if str(j[0]) not in done]
     counts = {"done": 0, "skipped": 0, "already_done": len(jobs) - len(todo), "total": len(jobs)}
@@ -548,6 +567,15 @@ def inpaint_photos(
     return counts
 
 
+def _record_job(out_path: Path, record: dict) -> None:
+    """``job.json`` of a batch output folder: a rerun with another model, other inputs or other
+    settings is refused (``model`` is informative; ``weights`` identifies the model)."""
+    from facectx._jobrecord import check_or_record
+
+    compare = [k for k in record if k != "model"]
+    check_or_record(out_path, record, compare, results=("outputs.csv", "skipped.csv"))
+
+
 def mask_arguments(argv: list[str]) -> list[str]:
     """``mask=PATH`` -> ``mask_file=PATH``: ``mask`` is a config group (facial, ocular, center,
     …), so a value that names no option of ``conf/mask`` is taken as a mask file."""
@@ -560,11 +588,31 @@ def mask_arguments(argv: list[str]) -> list[str]:
     return out
 
 
+#: what ``inpaint`` says when no checkpoint is given (no SwapInpaint model ships with facectx)
+NO_CKPT = (
+    "inpaint needs ckpt=<a SwapInpaint checkpoint>; none ships with facectx. Train one with "
+    "`python -m facectx.train experiment=swapinpaint_quickstart` and pass "
+    "ckpt=<its run folder>/checkpoints/last.ckpt"
+)
+
+
 @hydra.main(config_path=config_dir(), config_name="inpaint", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from hydra.utils import instantiate
+    import sys
 
-    mask = cfg.mask_file if cfg.get("mask_file") else instantiate(cfg.mask)
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from facectx._conf import cli_errors
+
+    if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
+        log.error("%s", NO_CKPT)
+        sys.exit(2)
+    with cli_errors(log):
+        _run(cfg, cfg.mask_file if cfg.get("mask_file") else instantiate(cfg.mask))
+
+
+def _run(cfg: DictConfig, mask) -> None:
     inpaint_photos(
         ckpt=cfg.ckpt,
         image=cfg.image,

@@ -14,7 +14,6 @@ interrupted run resumes without losing or duplicating faces. See docs/preparatio
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -44,7 +43,8 @@ class PreparerSpec:
         detector: registry name (``hog``/``mtcnn``/``fan``) or a Hydra ``_target_`` dict.
         landmarker: registry name (``dlib``/``fan``) or a Hydra ``_target_`` dict.
         upsample: HOG doublings when ``detector`` is a name.
-        faces: ``largest``, ``all`` or ``one``.
+        faces: ``largest`` (a dataset's main subject; the default here), ``all`` (every face,
+            largest first; ``hallucinate``'s default) or ``one`` (skip photos with several).
         min_face: minimum eye distance / box side in source pixels.
     """
 
@@ -99,6 +99,9 @@ class Summary:
     photos: int = 0
     photos_with_faces: int = 0
     faces: int = 0
+    # faces large enough to keep but left out by faces=largest, and the photos that had them
+    dropped_faces: int = 0
+    dropped_photos: int = 0
     skipped: Counter = field(default_factory=Counter)
     already_done: int = 0
     remaining: int = 0
@@ -281,7 +284,7 @@ def _process_one(source: str, path: str, stem: str) -> dict[str, Any]:
                     "score": f"{face.score:.4f}",
                 }
             )
-        return {"rows": rows}
+        return {"rows": rows, "dropped": result.dropped}
     except Exception as e:  # one bad photo must not end a long run
         log.debug("error on %s", source, exc_info=True)
         return {
@@ -349,23 +352,13 @@ def _meta(spec: PreparerSpec) -> dict[str, Any]:
 
 
 def _check_or_write_meta(output: Path, meta: dict[str, Any]) -> None:
-    """Write meta.json, or refuse to add faces made with a different frame or models."""
-    from facectx.data.manifest import META
-    from facectx.faces.io import atomic_write_bytes
+    """Write meta.json, or refuse to add faces made with a different frame, models or face
+    policy (:func:`facectx._jobrecord.check_or_record`)."""
+    from facectx._jobrecord import check_or_record
+    from facectx.data.manifest import MANIFEST, META, SKIPPED
 
-    path = output / META
-    if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        keys = ("frame", "detector", "landmarker", "faces")
-        diff = [k for k in keys if old.get(k) != meta[k]]
-        if diff:
-            raise ValueError(
-                f"{output} was prepared with different settings ({', '.join(diff)}: "
-                f"{[old.get(k) for k in diff]} vs {[meta[k] for k in diff]}); "
-                "use a new output folder or the original settings."
-            )
-        return
-    atomic_write_bytes(path, (json.dumps(meta, indent=2) + "\n").encode())
+    compare = ("frame", "detector", "landmarker", "faces", "min_face")
+    check_or_record(output, meta, compare, name=META, results=(MANIFEST, SKIPPED))
 
 
 def prepare_folder(
@@ -394,6 +387,7 @@ def prepare_folder(
         png_compression: zlib level 0-9 for the PNGs.
         progress: show a rich progress bar.
     """
+    from facectx._conf import ConfigError
     from facectx.data.manifest import (
         MANIFEST,
         MANIFEST_COLUMNS,
@@ -406,6 +400,12 @@ def prepare_folder(
 
     spec = spec or PreparerSpec()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():  # before anything is created
+        what = "is a file, not a folder" if input_dir.is_file() else "does not exist"
+        raise ConfigError(
+            f"input={input_dir}: {what}; pass the folder of photos to prepare "
+            f"(searched recursively). Nothing was written to {output_dir}."
+        )
     if isinstance(only_split, str):
         only_split = [only_split]
     if only_split is not None and splits is None:
@@ -414,11 +414,10 @@ def prepare_folder(
         raise ValueError(f"output must differ from input ({input_dir})")
     split_rows = read_splits(splits)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_or_write_meta(output_dir, _meta(spec))  # creates the folder
     for d in SUBDIRS:
         (output_dir / d).mkdir(exist_ok=True)
         remove_stale_tmp(output_dir / d)
-    _check_or_write_meta(output_dir, _meta(spec))
 
     done = set(iter_sources_done(output_dir))
     todo, n_done, remaining = plan_sources(
@@ -457,6 +456,13 @@ def prepare_folder(
         finally:
             results.close()  # stops the worker pool now, not at garbage collection
     summary.seconds = time.perf_counter() - start
+    if summary.dropped_faces:
+        log.info(
+            "faces=largest kept one face per photo and left out %d more face(s) in %d photo(s); "
+            "to keep every face, prepare into a new output folder with faces=all",
+            summary.dropped_faces,
+            summary.dropped_photos,
+        )
     return summary
 
 
@@ -473,6 +479,8 @@ def _consume(results, summary: Summary, manifest, skipped, bar, task, start: flo
                 manifest.write_many(res["rows"])
                 summary.photos_with_faces += 1
                 summary.faces += len(res["rows"])
+                summary.dropped_faces += res.get("dropped", 0)
+                summary.dropped_photos += res.get("dropped", 0) > 0
             else:
                 skipped.write(res["skipped"])
                 summary.skipped[res["skipped"]["reason"]] += 1
@@ -519,6 +527,8 @@ def print_summary(summary: Summary, output: Path) -> None:
     t.add_row("photos processed", str(summary.photos))
     t.add_row("photos with faces", str(summary.photos_with_faces))
     t.add_row("faces written", str(summary.faces))
+    if summary.dropped_faces:
+        t.add_row("more faces left out (faces=largest)", str(summary.dropped_faces))
     for reason, n in sorted(summary.skipped.items()):
         t.add_row(f"skipped: {reason}", str(n))
     t.add_row("already done (resumed)", str(summary.already_done))
@@ -579,7 +589,10 @@ def run(cfg) -> Summary:
 
 
 def _hydra_entry(cfg) -> None:
-    run(cfg)
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):
+        run(cfg)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""Which pretrained weight files are installed: ``python -m facectx.weights list|check|path``.
+"""Which pretrained weight files are installed: ``python -m facectx.weights list|check|path``
+(or ``facectx-weights list|check|path``).
 
 * ``list``: every entry's files, where each was found (or every place it would be looked
   for, and where to get it), and whether its checksum is pinned. Never hashes or downloads.
+  A table on terminals of 120 columns or more, else one block per file (also when piped).
 * ``check [NAME ...]``: hashes every present file, prints its sha256 (paste it into the entry
   to pin an unpinned file) and compares it with the pinned one. Exit code 1 on a mismatch, or
   when a NAME given on the command line has a missing file.
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 
 from rich.console import Console
@@ -28,34 +31,64 @@ def _rows(names: list[str] | None):
             yield entry, role, spec, registry.locate(spec)
 
 
-def cmd_list(console: Console) -> int:
-    table = Table(title="facectx pretrained weights", show_lines=True)
-    for col in ("entry", "file", "status", "checksum", "where / how to get it"):
-        table.add_column(col, overflow="fold")
-    for entry, role, spec, hit in _rows(None):
-        pinned = "not pinned"
-        if spec.sha256:
-            pinned = "pinned" if len(spec.sha256) == 64 else "pinned (prefix)"
-        label = f"{entry.name}\n[dim]{role}[/dim]" if len(entry.files) > 1 else entry.name
-        if hit is not None:
-            status = f"[green]present[/green]\n{hit[0]}"
-            where = str(hit[1])
-        else:
-            status = "[red]absent[/red]"
-            where = "\n".join(
-                [
-                    f"get: {spec.source}",
-                    *([f"url: {spec.url}"] if spec.url else []),
-                    "looked in:",
-                    *registry.places(spec),
-                ]
-            )
-        table.add_row(label, spec.filename, status, pinned, where)
-    console.print(table)
+#: narrower terminals get one block per file instead of the table (whose last column would
+#: wrap into one word per line)
+TABLE_MIN_COLUMNS = 120
+
+
+def _pinned(spec) -> str:
+    if not spec.sha256:
+        return "not pinned"
+    return "pinned" if len(spec.sha256) == 64 else "pinned (prefix)"
+
+
+def _where(spec, hit) -> list[str]:
+    """Where the file was found, or where to get it and every place it was looked for."""
+    if hit is not None:
+        return [str(hit[1])]
+    return [
+        f"get: {spec.source}",
+        *([f"url: {spec.url}"] if spec.url else []),
+        "looked in: " + "; ".join(registry.places(spec)),
+    ]
+
+
+def cmd_list(console: Console, width: int | None = None) -> int:
+    """Every entry's files: a table on a wide terminal, one block per file when narrower than
+    :data:`TABLE_MIN_COLUMNS` (``width``: None = the terminal's, 80 when not a terminal)."""
+    import textwrap
+
+    from rich.text import Text
+
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    rows = list(_rows(None))
+    if width >= TABLE_MIN_COLUMNS:
+        table = Table(title="facectx pretrained weights", show_lines=True)
+        for col in ("entry", "file", "status", "checksum", "where / how to get it"):
+            table.add_column(col, overflow="fold")
+        for entry, role, spec, hit in rows:
+            label = f"{entry.name}\n[dim]{role}[/dim]" if len(entry.files) > 1 else entry.name
+            status = f"[green]present[/green]\n{hit[0]}" if hit else "[red]absent[/red]"
+            where = "\n".join(_where(spec, hit))
+            table.add_row(label, spec.filename, status, _pinned(spec), where)
+        console.print(table, width=width)
+    else:
+        console.print("[bold]facectx pretrained weights[/bold]", width=width)
+        for entry, role, spec, hit in rows:
+            name = f"{entry.name} ({role})" if len(entry.files) > 1 else entry.name
+            status = f"[green]present[/green] ({hit[0]})" if hit else "[red]absent[/red]"
+            head = Text.from_markup(f"[bold]{name}[/bold]  {status}  {_pinned(spec)}")
+            head.truncate(width, overflow="ellipsis")
+            console.print(head, width=width, no_wrap=True)
+            lines = _where(spec, hit) if hit else [f"file: {spec.filename}", *_where(spec, hit)]
+            for line in lines:  # wrapped, each piece indented under its entry
+                for piece in textwrap.wrap(line, width - 4, break_on_hyphens=False):
+                    console.print(Text("    " + piece), width=width, no_wrap=True)
     downloads = "disabled" if registry.downloads_disabled() else "allowed when online"
     console.print(
         f"downloads: {downloads} (set {' or '.join(registry.OFFLINE_ENVS)}=1 to disable); "
-        f"hub cache: {registry.hub_checkpoints_dir()}"
+        f"hub cache: {registry.hub_checkpoints_dir()}",
+        width=width,
     )
     return 0
 

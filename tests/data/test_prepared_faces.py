@@ -163,6 +163,17 @@ def test_not_a_prepared_folder(tmp_path):
         PreparedFaces(tmp_path)
 
 
+def test_a_folder_of_raw_photos_is_prepared_into_a_separate_folder(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    cv2.imwrite(str(photos / "sub" / "a.JPG"), np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(ManifestError) as e:
+        PreparedFaces(photos)
+    msg = str(e.value)
+    assert f"input={photos} output={photos}_prepared" in msg
+    assert f"data.root={photos}_prepared" in msg and f"output={photos}`" not in msg
+
+
 def test_missing_file_names_the_file_and_prepare(prepared_copy):
     (prepared_copy / "images" / "Bob_0004.png").unlink()
     with pytest.raises(PreparedFileError, match=r"images/Bob_0004\.png.*facectx\.prepare"):

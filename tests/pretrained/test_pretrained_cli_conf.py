@@ -25,6 +25,25 @@ def test_list_shows_every_entry_and_where(capsys, monkeypatch):
     assert "vgg_face_dag.pth" in out
 
 
+def test_list_fits_a_narrow_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert not any("┃" in line or "│" in line for line in lines)  # blocks, not a table
+    heads = [line for line in lines if line and not line.startswith(" ")]
+    for entry in registry.list_entries():
+        assert any(line.startswith(entry.name) for line in heads), entry.name
+    assert any(line.strip().startswith("looked in:") for line in lines)
+
+
+def test_console_script_is_declared():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    pyproject = tomllib.loads((CONF.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["facectx-weights"] == "facectx.weights:main"
+
+
 def test_check_and_path_exit_codes(isolated, tiny_entry, place, capsys, monkeypatch):
     _, src, _ = tiny_entry
     assert main(["check", "tiny-test"]) == 1  # named and missing

@@ -167,3 +167,43 @@ def test_cli_mask_argument_takes_group_options_or_files(tmp_path):
         cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "mask=ocular", "mask.grow=0.06"])
     mask = instantiate(cfg.mask)
     assert isinstance(mask, OcularMask) and mask.grow == 0.06 and cfg.mask_file is None
+
+
+@needs_dlib
+def test_batch_rerun_with_other_settings_or_model_is_refused(tmp_path):
+    from facectx._jobrecord import OutputFolderError
+    from facectx.faces.io import write_png
+
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet")
+    other = _checkpoint(tmp_path / "o.ckpt", 128, 128, "dlib-resnet", seed=1)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_png(folder / "blank.png", np.full((64, 64, 3), 128, np.uint8))  # no face: skipped
+    ref, out = str(folder / "blank.png"), tmp_path / "out"
+    counts = inpaint_photos(str(ckpt), str(folder), str(out), reference=ref, mask="ocular")
+    assert counts["skipped"] == 1 and (out / "job.json").is_file()
+    with pytest.raises(OutputFolderError, match=r"mask ocular -> facial"):
+        inpaint_photos(str(ckpt), str(folder), str(out), reference=ref, mask="facial")
+    with pytest.raises(OutputFolderError, match=r"model .*m\.ckpt -> .*o\.ckpt"):
+        inpaint_photos(str(other), str(folder), str(out), reference=ref, mask="ocular")
+    inpaint_photos(str(ckpt), str(folder), str(out), reference=ref, mask="ocular")  # resumes
+
+
+def test_cli_without_ckpt_says_how_to_get_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FACECTX_ROOT": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    res = subprocess.run(
+        [sys.executable, "-m", "facectx.inpaint", "image=x.jpg", "reference=y.jpg", "output=o"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    text = res.stdout + res.stderr
+    assert res.returncode == 2, text
+    assert "SwapInpaint checkpoint" in text and "experiment=swapinpaint_quickstart" in text
+    assert "MissingMandatoryValue" not in text and "Traceback" not in text
+    assert len(text.strip().splitlines()) == 1

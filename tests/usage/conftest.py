@@ -77,3 +77,22 @@ def replicate_sample(dst: Path, n: int) -> Path:
     from facectx.data.manifest import link_prepared
 
     return link_prepared(sample_root(), dst, n)
+
+
+def fake_checkpoint(
+    path: Path, seed: int = 0, sizes: tuple[int, ...] = (128,), progan: dict | None = None
+) -> Path:
+    """A cascade checkpoint in ``facectx.train``'s format, without training: a tiny generator
+    with seeded random weights (``progan``: the ProGAN record, e.g. a run stopped at 8 px)."""
+    import torch
+
+    from facectx.zoo import CascadeGenerator
+
+    torch.manual_seed(seed)
+    generator = CascadeGenerator(sizes, width=0.0625)
+    meta = {"kind": "cascade", "version": "test", "generator": generator.init_args(), "ema": False}
+    if progan is not None:
+        meta["progan"] = progan
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    torch.save({"facectx": meta, "state_dict": state}, path)
+    return path

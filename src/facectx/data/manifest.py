@@ -67,15 +67,33 @@ def read_manifest(
     root = Path(root)
     path = root / MANIFEST
     if not path.exists():
-        raise ManifestError(
-            f"{path} not found: {root} is not a prepared face folder. "
-            f"Run `python -m facectx.prepare input=<photos> output={root}` first."
-        )
+        raise ManifestError(_not_prepared(root))
     rows = read_rows(path, key="id")
     if split is not None:
         wanted = {split} if isinstance(split, str) else set(split)
         rows = [r for r in rows if r.get("split", "") in wanted]
     return rows
+
+
+def _not_prepared(root: Path) -> str:
+    """Why ``root`` cannot be read as a prepared folder, and the command that makes one (into a
+    separate folder when ``root`` holds the raw photos themselves)."""
+    from facectx.faces.io import IMAGE_EXTENSIONS
+
+    photos = root.is_dir() and any(
+        p.suffix.lower() in IMAGE_EXTENSIONS for p in root.rglob("*") if p.is_file()
+    )
+    if photos:
+        out = root.with_name(f"{root.name}_prepared")
+        return (
+            f"{root} holds photos, not a prepared face folder (no {MANIFEST}). Prepare them into "
+            f"a separate folder: `python -m facectx.prepare input={root} output={out}`, "
+            f"then use {out} (e.g. data.root={out})."
+        )
+    return (
+        f"{root / MANIFEST} not found: {root} is not a prepared face folder. "
+        f"Run `python -m facectx.prepare input=<photos> output={root}` first."
+    )
 
 
 class CsvAppender:

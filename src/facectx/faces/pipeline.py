@@ -59,6 +59,7 @@ class PrepareResult:
     faces: list[AlignedFace] = field(default_factory=list)
     reason: str = ""
     detail: str = ""
+    dropped: int = 0  # faces large enough but left out by ``faces=largest``
 
 
 class FacePreparer:
@@ -137,6 +138,7 @@ class FacePreparer:
             return PrepareResult(
                 reason="too_many_faces", detail=f"{len(kept)} faces >= min_face, faces=one"
             )
+        dropped = len(kept) - 1 if self.faces == "largest" else 0
         if self.faces in ("largest", "one"):
             kept = kept[:1]
 
@@ -155,4 +157,4 @@ class FacePreparer:
                     score=det.score,
                 )
             )
-        return PrepareResult(faces=out)
+        return PrepareResult(faces=out, dropped=dropped)
