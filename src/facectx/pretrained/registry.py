@@ -618,7 +618,7 @@ register(
                 filename="hallucinator_lfw128_fp16.pt",
                 source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
                 "the commands in docs/model_card.md",
-                sha256="f68c2470fadce7576c945538255d05ef4b780bd03f1c11f5adb4a4d98fae1047",
+                sha256="bfe38e7aa0d0e1c39fa65679a0709070251d13e34e28de8f61f38507b0322cac",
                 size=11662111,
                 package="facectx",
                 package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
