@@ -21,11 +21,27 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupted, truncated or not a torch file
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(e).__name__}: {e}. Is it a file written by "
-            f"`python -m facectx.train` (checkpoints/last.ckpt in the run folder)?"
-        ) from e
+    except Exception as e:  # corrupted, truncated, not a torch file, or unsafe content
+        raise checkpoint_error(path, e) from e
+
+
+def checkpoint_error(path: str | os.PathLike, e: BaseException) -> CheckpointError:
+    """A :class:`CheckpointError` for a file torch could not load safely. torch's own message
+    advises retrying with ``weights_only=False``, which would run whatever code an untrusted
+    file carries: it is not passed on."""
+    import pickle
+
+    if isinstance(e, pickle.UnpicklingError):
+        return CheckpointError(
+            f"refusing to load checkpoint {path}: it holds Python objects other than tensors "
+            "and plain values, which facectx never writes, and loading them could run code. "
+            "Use a checkpoint written by `python -m facectx.train`."
+        )
+    return CheckpointError(
+        f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}. "
+        "Is it a file written by `python -m facectx.train` (checkpoints/last.ckpt in the run "
+        "folder)?"
+    )
 
 
 def check_finished(path: str | os.PathLike, meta: dict) -> None:

@@ -229,6 +229,15 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         summary["status"] = "finished"
         summary["stop_reason"] = stop_reason(trainer, model, budget)
     except BaseException as exc:
+        import pickle
+
+        if isinstance(exc, pickle.UnpicklingError) and cfg.get("ckpt_path"):
+            from facectx.inference import checkpoint_error
+
+            exc = checkpoint_error(cfg.ckpt_path, exc)  # without torch's unsafe advice
+            summary["status"], summary["stop_reason"] = "failed", f"error: {exc}"
+            _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
+            raise exc from None
         summary["status"] = "failed"
         summary["stop_reason"] = failure_reason(exc, trainer)
         _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
@@ -305,11 +314,10 @@ def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: flo
 def main(cfg: DictConfig) -> None:
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=False))
-    try:
+    from facectx._conf import cli_errors
+
+    with cli_errors(log):  # config, checkpoint, folder errors: one line, exit code 2
         run(cfg)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
