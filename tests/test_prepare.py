@@ -277,3 +277,36 @@ def test_embedded_sample_is_current_and_small():
         np.testing.assert_allclose(eye_centres(lm), frame.eye_targets, atol=1e-3)
         img = cv2.imread(str(root / r["image"]))
         assert img.shape == (frame.size, frame.size, 3)
+
+
+def test_a_full_disk_stops_the_job_and_a_rerun_finishes_every_photo(
+    lfw_small, tmp_path, monkeypatch
+):
+    """ENOSPC is the machine's problem, not the photo's: the job stops (never a skip row), the
+    photos written before stay done, and a rerun after space is freed does all the rest."""
+    import errno
+
+    import facectx.faces.io as prep  # prepare's workers import write_png from here per call
+    from facectx._jobrecord import JobStoppedError
+
+    out = tmp_path / "out"
+    real = prep.write_png
+    calls = {"n": 0}
+
+    def full_disk(path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 6:  # two faces' images (3 PNGs each) fit on the "disk"
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(prep, "write_png", full_disk)
+    with pytest.raises(JobStoppedError, match=r"No space left on device.*rerun the same command"):
+        prepare_folder(lfw_small, out, workers=1, chunksize=1, progress=False)
+    done = {r["source"] for r in read_rows(out / MANIFEST)}
+    assert not any(r["reason"] == "error" for r in read_rows(out / SKIPPED))
+    assert 1 <= len(done) <= 2
+    monkeypatch.setattr(prep, "write_png", real)
+    again = prepare_folder(lfw_small, out, workers=1, progress=False)
+    straight = prepare_folder(lfw_small, tmp_path / "straight", workers=1, progress=False)
+    assert again.already_done + again.photos == straight.photos == 11
+    assert len(read_rows(out / MANIFEST)) == len(read_rows(tmp_path / "straight" / MANIFEST))

@@ -31,9 +31,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is the whole story: a config value, a checkpoint, an output folder."""
     import sys
 
-    from facectx._jobrecord import OutputFolderError
+    from facectx._jobrecord import JobStoppedError, OutputFolderError
 
-    types: list[type[BaseException]] = [ConfigError, OutputFolderError]
+    types: list[type[BaseException]] = [ConfigError, OutputFolderError, JobStoppedError]
     inference = sys.modules.get("facectx.inference")  # never imported: none was raised
     if inference is not None:
         types.append(inference.CheckpointError)
@@ -54,7 +54,11 @@ def cli_errors(log: logging.Logger) -> Iterator[None]:
         log.error("%s= is required: pass %s=... on the command line", e.full_key, e.full_key)
         sys.exit(2)
     except Exception as e:
-        if not isinstance(e, _user_errors()):
+        from facectx._jobrecord import is_environmental, job_stopped
+
+        if is_environmental(e):  # e.g. the manifest append hit a full disk
+            e = job_stopped(e, "the current item", "the output folder")
+        elif not isinstance(e, _user_errors()):
             raise
         log.error("%s", e)
         sys.exit(2)

@@ -13,6 +13,7 @@ same path, or the EMA weights instead of the raw ones, a different one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -142,3 +143,38 @@ def check_or_record(
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=2, sort_keys=False) + "\n").encode())
     return record
+
+
+# errors of the machine, not of an item: a rerun after the cause is fixed must redo the item
+_ENVIRONMENTAL_ERRNOS = {
+    errno.ENOSPC,  # disk full
+    errno.EDQUOT,  # quota exceeded
+    errno.EROFS,  # read-only file system
+    errno.EIO,  # device error
+    errno.EACCES,  # permission denied
+    errno.EPERM,
+    errno.ENOMEM,
+}
+
+
+class JobStoppedError(RuntimeError):
+    """A folder job stopped on an error of the machine (full disk, read-only or unwritable
+    folder, I/O error, out of memory). What was finished is kept; a rerun does the rest."""
+
+
+def is_environmental(e: BaseException) -> bool:
+    """Whether ``e`` is the machine's problem (never a per-item skip) rather than the item's."""
+    return isinstance(e, MemoryError) or (
+        isinstance(e, OSError) and e.errno in _ENVIRONMENTAL_ERRNOS
+    )
+
+
+def job_stopped(e: BaseException, item: str, output: str | Path) -> JobStoppedError:
+    """The one-line error for an environmental failure while handling ``item``."""
+    what = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+    where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+    return JobStoppedError(
+        f"stopped at {item}: {what}{where}. Finished items in {output} are kept and "
+        f"{item} is not marked done; fix the cause (free space, permissions, memory) and rerun "
+        "the same command to do the rest."
+    )

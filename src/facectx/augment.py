@@ -241,6 +241,10 @@ class MaskedFaces(Dataset):
             bgr = self._read(str(self.images[i]), cv2.IMREAD_COLOR)
             mask = self._read(str(self.masks[i]), cv2.IMREAD_GRAYSCALE)
         except (OSError, ValueError) as e:
+            from facectx._jobrecord import is_environmental
+
+            if is_environmental(e):  # the machine's problem (I/O error, no memory): stop
+                raise
             bgr, mask, error = np.zeros((s, s, 3), np.uint8), np.zeros((s, s), np.uint8), str(e)
         else:
             error = ""

@@ -404,6 +404,10 @@ def replace_folder(
             except BackgroundImageError:
                 raise
             except Exception as e:  # one bad portrait must not end a long run
+                from facectx._jobrecord import is_environmental, job_stopped
+
+                if is_environmental(e):
+                    raise job_stopped(e, p.id, output) from e
                 reason = "unreadable" if isinstance(e, ImageReadError) else "error"
                 detail = str(e) if isinstance(e, ImageReadError) else f"{type(e).__name__}: {e}"
                 skipped.write({"source": p.id, "reason": reason, "detail": detail})

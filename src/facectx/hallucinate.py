@@ -461,6 +461,10 @@ def hallucinate_photos(
             except ImageReadError as e:
                 skip(source, "unreadable", e.reason)
             except Exception as e:  # one bad photo must not end a long run
+                from facectx._jobrecord import is_environmental, job_stopped
+
+                if is_environmental(e):
+                    raise job_stopped(e, source, out_dir) from e
                 log.debug("error on %s", source, exc_info=True)
                 skip(source, "error", f"{type(e).__name__}: {e}")
             else:

@@ -286,6 +286,10 @@ def _process_one(source: str, path: str, stem: str) -> dict[str, Any]:
             )
         return {"rows": rows, "dropped": result.dropped}
     except Exception as e:  # one bad photo must not end a long run
+        from facectx._jobrecord import is_environmental, job_stopped
+
+        if is_environmental(e):  # the disk's problem, not the photo's: stop, never skip
+            raise job_stopped(e, source, _WORKER["output"]) from e
         log.debug("error on %s", source, exc_info=True)
         return {
             "skipped": {"source": source, "reason": "error", "detail": f"{type(e).__name__}: {e}"}
