@@ -310,3 +310,56 @@ def test_a_full_disk_stops_the_job_and_a_rerun_finishes_every_photo(
     straight = prepare_folder(lfw_small, tmp_path / "straight", workers=1, progress=False)
     assert again.already_done + again.photos == straight.photos == 11
     assert len(read_rows(out / MANIFEST)) == len(read_rows(tmp_path / "straight" / MANIFEST))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            out.append(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_sigkill_of_prepare_leaves_no_worker_alive(lfw_split_images, tmp_path):
+    import signal
+    import time
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for p in lfw_split_images("test", 40):
+        shutil.copy(p, inp / p.name)
+    env = {**os.environ, "FACECTX_ROOT": str(tmp_path / "run")}
+    cmd = [sys.executable, "-m", "facectx.prepare", f"input={inp}", f"output={tmp_path / 'out'}"]
+    cmd += ["workers=2", "chunksize=1", "progress=false"]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        manifest = tmp_path / "out" / MANIFEST
+        while time.monotonic() < deadline and not (
+            manifest.is_file() and len(manifest.read_text().splitlines()) > 2
+        ):
+            time.sleep(0.5)
+        workers = _children(proc.pid)
+        assert workers, "prepare started no worker processes"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        time.sleep(5)
+        assert [w for w in workers if _alive(w)] == []
+    finally:
+        proc.kill()

@@ -178,3 +178,25 @@ def job_stopped(e: BaseException, item: str, output: str | Path) -> JobStoppedEr
         f"{item} is not marked done; fix the cause (free space, permissions, memory) and rerun "
         "the same command to do the rest."
     )
+
+
+def die_with_parent() -> None:
+    """In a worker process: exit as soon as the parent process is gone.
+
+    A SIGKILLed parent cannot shut its pool down, and its workers would otherwise run on (and
+    hold their memory) until they next talk to it. A daemon thread waits on the parent's
+    sentinel, which becomes ready when the parent dies, and ends this process at once."""
+    import multiprocessing as mp
+    import os
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="facectx-die-with-parent", daemon=True).start()

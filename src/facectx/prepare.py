@@ -231,6 +231,9 @@ def _init_worker(
     if in_worker:
         # The parent owns Ctrl-C and shuts the pool down; workers must not die mid-write.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from facectx._jobrecord import die_with_parent
+
+        die_with_parent()  # but a SIGKILLed parent leaves no orphans
         import sys
 
         import cv2
