@@ -383,6 +383,13 @@ def hallucinate_photos(
             f"{model.size} px portraits"
         )
     base, listed = list_inputs(input)
+    if not listed:  # before anything is created: an empty run is a mistake, not a success
+        from facectx._conf import ConfigError
+
+        raise ConfigError(
+            f"input={input}: no images found (jpg, jpeg, png, webp, bmp; folders are searched "
+            "recursively); point input= at a photo or a folder of photos"
+        )
     _record_job(
         Path(output).expanduser().resolve(),
         model,
@@ -407,8 +414,6 @@ def hallucinate_photos(
     summary = HallucinateSummary(mode="photos", already_done=len(listed) - len(todo))
     if limit is not None:
         todo = todo[: max(0, int(limit))]
-    if not listed:
-        log.warning("no images found under %s", input)
 
     t0 = time.perf_counter()
     pending: list[tuple[str, list[Any]]] = []  # (source, faces) waiting for the generator

@@ -85,10 +85,19 @@ def check_config(cfg: DictConfig) -> None:
         )
     root = OmegaConf.select(cfg, "data.root", throw_on_missing=False)
     if root is not None and not OmegaConf.is_missing(cfg.data, "root"):
-        if not Path(str(root)).expanduser().exists():
+        folder = Path(str(root)).expanduser()
+        if not folder.exists():
             raise ConfigError(
                 f"data.root={root}: no such folder; give a folder written by `python -m "
                 "facectx.prepare input=PHOTOS output=PREPARED` (data.root=PREPARED)"
+            )
+        from facectx.data.manifest import MANIFEST
+
+        if not (folder / MANIFEST).is_file():
+            raise ConfigError(
+                f"data.root={root} is not a prepared folder (no {MANIFEST}); prepare it first: "
+                f"`python -m facectx.prepare input={root} output={root}_prepared`, then "
+                f"data.root={root}_prepared"
             )
 
 

@@ -107,11 +107,16 @@ def test_an_interrupted_or_failed_run_still_writes_summary_with_the_reason(
         ("trainer.limit_train_batches=all", "trainer.limit_train_batches"),
         ("ckpt_path=/no/such/last.ckpt", "ckpt_path"),
         ("data.root=/no/such/folder", "data.root"),
+        ("data.root=RAW", "data.root=.*is not a prepared folder"),
     ],
 )
 def test_bad_config_is_refused_before_anything_is_built(tmp_path, override, key):
+    raw = tmp_path / "photos"  # a folder of photos, not prepared
+    raw.mkdir()
+    (raw / "a.jpg").write_bytes(b"")
+    override = override.replace("RAW", str(raw))
     cfg = compose_train(tmp_path, ["experiment=quickstart", override])
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=key if "*" in key else key.replace(".", r"\.")):
         check_config(cfg)
     with pytest.raises(ConfigError):
         run(cfg)

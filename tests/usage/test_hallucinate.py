@@ -125,3 +125,19 @@ def test_cli_config_dispatches_on_the_input(tmp_path, tiny_ckpt):
     summary = run(cfg)
     assert summary.mode == "prepared" and summary.portraits == 3
     assert len(list((tmp_path / "out" / "previews").glob("*.png"))) == 3
+
+
+def test_an_empty_input_folder_is_an_error_not_a_silent_success(tmp_path):
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "facectx.hallucinate", f"input={empty}", f"output={out}"]
+    env = {**__import__("os").environ, "FACECTX_ROOT": str(tmp_path / "run")}
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "no images found" in res.stdout + res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert not out.exists()
