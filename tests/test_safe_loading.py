@@ -23,10 +23,28 @@ def _evil(tmp_path):
     return path, marker
 
 
+def _inpainter(path):
+    from facectx.inpaint import Inpainter
+
+    return Inpainter.from_checkpoint(path)
+
+
+def _export(path):
+    from facectx.export import export_model
+
+    return export_model(str(path), format="packed", output=str(path) + ".out")
+
+
+def _hallucinate_cli_loader(path):
+    from facectx.inference import load_hallucinator
+
+    return load_hallucinator(str(path))
+
+
 @pytest.mark.parametrize(
     "load",
-    [load_checkpoint, Hallucinator.from_checkpoint],
-    ids=["load_checkpoint", "Hallucinator.from_checkpoint"],
+    [load_checkpoint, Hallucinator.from_checkpoint, _inpainter, _export, _hallucinate_cli_loader],
+    ids=["load_checkpoint", "Hallucinator", "Inpainter", "export", "load_hallucinator"],
 )
 def test_crafted_checkpoint_is_refused_without_running_code(tmp_path, monkeypatch, load):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
