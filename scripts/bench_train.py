@@ -4,6 +4,7 @@
     python scripts/bench_train.py --width 0.125 --batch 16
     python scripts/bench_train.py --device cuda          # + bf16, channels_last, torch.compile
     python scripts/bench_train.py --experiment lfw_cpu   # a recipe exactly as configured
+    python scripts/bench_train.py --experiment lfw_cpu --cpu-variants   # + channels_last, compile
 
 Training iterations run the whole step the LightningModule runs (generator forward, D step on
 separate real and fake minibatches for all 5 blocks, G step with every loss term): L1, LSGAN,
@@ -184,6 +185,11 @@ def run(args: argparse.Namespace) -> None:
         f"{what}, batch {args.batch if not args.experiment else 'from the recipe'}"
     )
     variants = [("fp32", torch.float32, False, False)]
+    if device.type == "cpu" and args.cpu_variants:
+        variants += [
+            ("fp32+channels_last", torch.float32, True, False),
+            ("fp32+compile", torch.float32, False, True),
+        ]
     if device.type == "cuda":
         variants += [
             ("bf16", torch.bfloat16, False, False),
@@ -191,7 +197,11 @@ def run(args: argparse.Namespace) -> None:
             ("bf16+channels_last+compile", torch.bfloat16, True, True),
         ]
     for variant in variants:
-        print(bench_variant(args, device, *variant), flush=True)
+        try:
+            print(bench_variant(args, device, *variant), flush=True)
+        except Exception as e:  # e.g. an inductor bug in one variant: report it, keep going
+            first = str(e).strip().splitlines()[-1][:160] if str(e).strip() else ""
+            print(f"{variant[0]:<28} failed: {type(e).__name__}: {first}", flush=True)
 
 
 def main() -> None:
@@ -208,6 +218,11 @@ def main() -> None:
     p.add_argument("--no-lpips", action="store_true")
     p.add_argument("--no-identity", action="store_true")
     p.add_argument("--experiment", default=None, help="time this recipe (conf/experiment)")
+    p.add_argument(
+        "--cpu-variants",
+        action="store_true",
+        help="on CPU also time channels_last and torch.compile (the generator), beside fp32",
+    )
     run(p.parse_args())
 
 
