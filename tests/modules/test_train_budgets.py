@@ -246,3 +246,33 @@ def test_a_resumed_run_links_the_run_it_continues_and_merges_the_history(tmp_pat
     assert iterations == [1, 2, 3, 4, 5]  # one history: iterations 3-4 once, from the resume
     steps = [int(r["step"]) for r in rows]
     assert steps == sorted(set(steps))
+
+
+@needs_sample
+def test_channels_last_training_runs_and_its_checkpoint_loads_anywhere(tmp_path):
+    from facectx.inference import Hallucinator
+
+    out = run(
+        compose_train(
+            tmp_path,
+            [
+                *SMALL,
+                "trainer.max_steps=2",
+                "+callbacks.channels_last._target_=facectx.callbacks.ChannelsLast",
+            ],
+        )
+    )
+    assert out["iterations"] == 2 and out["status"] == "finished"
+    state = torch.load(out["last_checkpoint"], map_location="cpu", weights_only=True)
+    convs = [
+        v for k, v in state["state_dict"].items() if k.startswith("generator.") and v.ndim == 4
+    ]
+    assert convs and all(torch.isfinite(v).all() for v in convs)
+    assert any(
+        v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous() for v in convs
+    )
+    h = Hallucinator.from_checkpoint(out["last_checkpoint"])  # a default-layout generator
+    x = torch.zeros(1, 3, 32, 32)
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 10:20, 10:20] = 1
+    assert torch.isfinite(h(x * m - (1 - m), m)).all()
