@@ -102,7 +102,8 @@ def check_or_record(
         folder: the output folder (created when missing).
         record: JSON-able identity of the model and the settings that change the outputs, plus
             anything worth keeping for the reader (only ``compare`` keys are checked).
-        compare: keys that must be equal on a rerun; None = every key of ``record``.
+        compare: keys that must be equal on a rerun; None = every key of ``record`` but
+            ``model`` (a path, kept for the reader: ``weights`` identifies the model).
         name: the record's file name inside ``folder``.
         results: files that list finished results (``outputs.csv``...): a folder that has them
             but no record was made by an older facectx; it is adopted with a warning.
@@ -118,7 +119,7 @@ def check_or_record(
     folder = Path(folder).expanduser().resolve()
     path = folder / name
     record = json.loads(json.dumps(record))  # plain JSON types, as they will be read back
-    keys = list(record) if compare is None else list(compare)
+    keys = [k for k in record if k != "model"] if compare is None else list(compare)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         diff = [k for k in keys if k in old and old[k] != record.get(k)]

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,25 +119,6 @@ def _write_portrait(
     return rel
 
 
-def _run_model(model, images: Sequence[np.ndarray], keeps: Sequence[np.ndarray]) -> np.ndarray:
-    """Hallucinate uint8 aligned faces with uint8 {0,1} keep-masks; (N, S, S, 3) uint8 out.
-
-    Kept pixels are copied from the input in uint8, so they are bit-exact whatever the device
-    or precision the generator ran at.
-    """
-    import torch
-
-    from facectx.callbacks.grid import to_uint8
-    from facectx.data.transforms import image_to_tensor
-    from facectx.masks.ops import apply_mask
-
-    image = torch.stack([image_to_tensor(im) for im in images])
-    mask = torch.stack([torch.from_numpy((k > 0).astype(np.float32))[None] for k in keeps])
-    out = to_uint8(model(apply_mask(image, mask), mask))
-    keep = np.stack([(k > 0) for k in keeps])[..., None]
-    return np.where(keep, np.stack(images), out)
-
-
 def _progress(enabled: bool, what: str):
     from rich.console import Console
     from rich.progress import (
@@ -183,8 +163,7 @@ def _record_job(out_dir: Path, model, ckpt: str | None, input: Path, **settings:
         "input": str(input),
         **settings,
     }
-    compare = [k for k in record if k != "model"]
-    check_or_record(out_dir, record, compare, results=(OUTPUTS, SKIPPED))
+    check_or_record(out_dir, record, results=(OUTPUTS, SKIPPED))
 
 
 # ---------------------------------------------------------------------------- prepared folders
@@ -266,7 +245,7 @@ def hallucinate_folder(
                 images.append(im)
                 keeps.append(keep)
             if chunk:
-                outs = _run_model(model, images, keeps)
+                outs = model.hallucinate_uint8(images, keeps)
                 out_rows = []
                 for r, out, keep, im in zip(chunk, outs, keeps, images):
                     rel = _write_portrait(out_dir, r["id"], out, keep, im, preview)
@@ -423,8 +402,8 @@ def hallucinate_photos(
         if not faces_all:
             pending.clear()
             return
-        outs = _run_model(
-            model, [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
+        outs = model.hallucinate_uint8(
+            [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
         )
         k = 0
         for source, fs in pending:

@@ -226,6 +226,21 @@ class Hallucinator:
         image = photo if isinstance(photo, np.ndarray) else read_image(photo)
         return self._preparer.prepare(image)
 
+    def hallucinate_uint8(self, images: list[np.ndarray], keeps: list[np.ndarray]) -> np.ndarray:
+        """(S, S, 3) uint8 aligned faces and (S, S) {0,1} keep-masks -> (N, S, S, 3) uint8.
+
+        Kept pixels are copied from the input in uint8, so they are bit-exact whatever the
+        device or precision the generator ran at."""
+        from facectx.data.transforms import image_to_tensor
+        from facectx.masks.ops import apply_mask
+        from facectx.methods.base import to_uint8_hwc
+
+        image = torch.stack([image_to_tensor(im) for im in images])
+        mask = torch.stack([torch.from_numpy((k > 0).astype(np.float32))[None] for k in keeps])
+        out = to_uint8_hwc(self(apply_mask(image, mask), mask))
+        keep = np.stack([(k > 0) for k in keeps])[..., None]
+        return np.where(keep, np.stack(images), out)
+
     def hallucinate_photo(
         self, photo: str | os.PathLike | np.ndarray, faces: str = "largest", **prepare: str
     ) -> list[np.ndarray]:
@@ -235,11 +250,6 @@ class Hallucinator:
         found = self.prepare_photo(photo, faces=faces, **prepare)
         if not found:
             return []
-        image = torch.stack([torch.from_numpy(f.image).permute(2, 0, 1) for f in found])
-        keep = torch.stack([torch.from_numpy(f.mask * f.valid)[None] for f in found]).float()
-        image = image.float() / 127.5 - 1
-        masked = image * keep - (1 - keep)  # black (-1) outside the face
-        out = self(masked, keep)
         return list(
-            ((out + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+            self.hallucinate_uint8([f.image for f in found], [f.mask * f.valid for f in found])
         )

@@ -447,7 +447,7 @@ def inpaint_photos(
     ``<name>_hole.png`` (white = the warped-back hole, the only pixels that may change)."""
     from rich.progress import Progress
 
-    from facectx._jobrecord import describe, weights_digest
+    from facectx._jobrecord import check_or_record, describe, weights_digest
     from facectx.data.manifest import CsvAppender, read_rows
     from facectx.faces.io import ImageReadError, read_image, write_png
 
@@ -500,7 +500,7 @@ def inpaint_photos(
         )
         return {"done": 1, "skipped": 0, "already_done": 0, "total": 1}
 
-    _record_job(
+    check_or_record(
         out_path,
         {
             "job": "inpaint",
@@ -518,6 +518,7 @@ def inpaint_photos(
             "dilate": int(dilate),
             "seed": int(seed),
         },
+        results=("outputs.csv", "skipped.csv"),
     )
     done = {r["image"] for r in read_rows(out_path / "outputs.csv")}
     todo = [j for j in jobs if str(j[0]) not in done]
@@ -565,15 +566,6 @@ def inpaint_photos(
         out_path,
     )
     return counts
-
-
-def _record_job(out_path: Path, record: dict) -> None:
-    """``job.json`` of a batch output folder: a rerun with another model, other inputs or other
-    settings is refused (``model`` is informative; ``weights`` identifies the model)."""
-    from facectx._jobrecord import check_or_record
-
-    compare = [k for k in record if k != "model"]
-    check_or_record(out_path, record, compare, results=("outputs.csv", "skipped.csv"))
 
 
 def mask_arguments(argv: list[str]) -> list[str]:

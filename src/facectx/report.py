@@ -131,9 +131,14 @@ def job_budget(job: Path) -> dict[str, Any]:
     return {k: summary[k] for k in ("iterations", "seconds", "stop_reason") if k in summary}
 
 
+def _job_iterations(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Iterations per sweep job (extra rows such as baselines have no overrides: left out)."""
+    return {r["job"]: r.get("iterations") for r in rows if r.get("overrides") is not None}
+
+
 def budget_warning(rows: list[dict[str, Any]]) -> str | None:
     """A sentence when the sweep's jobs trained different numbers of iterations, else None."""
-    its = {r["job"]: r.get("iterations") for r in rows if r.get("overrides") is not None}
+    its = _job_iterations(rows)
     if len(set(its.values())) <= 1:
         return None
     listed = ", ".join(f"{job}: {n if n is not None else 'unknown'}" for job, n in its.items())
@@ -297,7 +302,7 @@ def report_markdown(cfg: DictConfig, rows: list[dict[str, Any]]) -> str:
         "",
     ]
     warning = budget_warning(rows)
-    its = {r.get("iterations") for r in rows if r.get("overrides") is not None}
+    its = set(_job_iterations(rows).values())
     if warning:
         lines += [f"**Warning:** {warning}", ""]
     elif its and None not in its:

@@ -117,33 +117,27 @@ def describe_model(model) -> str:
     return "model: " + " · ".join(parts) + f" · trainable {count(trainable)}"
 
 
-def _iteration(model) -> int:
-    it = getattr(model, "iteration", None)
-    return int(it) if it is not None else int(getattr(model, "global_step", 0))
-
-
-def stop_reason(trainer, model, budget) -> str:
+def stop_reason(trainer, model, budget, max_time: str | None) -> str:
     """Why a ``fit`` that returned normally stopped."""
     from pytorch_lightning.callbacks import Timer
 
-    if budget is not None and budget.max_iterations and _iteration(model) >= budget.max_iterations:
+    from facectx.callbacks.budget import module_iteration
+
+    if (
+        budget is not None
+        and budget.max_iterations
+        and module_iteration(model) >= budget.max_iterations
+    ):
         return f"iteration budget reached ({budget.max_iterations} iterations)"
     timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
-    if timer is not None and timer._duration is not None:
-        remaining = timer.time_remaining("train")
-        if remaining is not None and remaining <= 0:
-            return f"time limit reached (trainer.max_time={trainer_max_time(timer)})"
+    remaining = timer.time_remaining("train") if timer is not None else None
+    if remaining is not None and remaining <= 0:
+        return f"time limit reached (trainer.max_time={max_time})"
     if trainer.max_epochs is not None and 0 < trainer.max_epochs <= trainer.current_epoch:
         return f"max_epochs reached ({trainer.max_epochs} epochs)"
     if trainer.should_stop:
         return "stopped early by a callback or the model"
     return "finished"
-
-
-def trainer_max_time(timer) -> str:
-    total = int(timer._duration)
-    days, rest = divmod(total, 86400)
-    return f"{days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
 
 
 def failure_reason(exc: BaseException, trainer) -> str:
@@ -236,20 +230,20 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         # never code (facectx checkpoints hold tensors and plain types only)
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
         summary["status"] = "finished"
-        summary["stop_reason"] = stop_reason(trainer, model, budget)
+        summary["stop_reason"] = stop_reason(trainer, model, budget, cfg.trainer.get("max_time"))
     except BaseException as exc:
         import pickle
 
+        error = exc
         if isinstance(exc, pickle.UnpicklingError) and cfg.get("ckpt_path"):
             from facectx.inference import checkpoint_error
 
-            exc = checkpoint_error(cfg.ckpt_path, exc)  # without torch's unsafe advice
-            summary["status"], summary["stop_reason"] = "failed", f"error: {exc}"
-            _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
-            raise exc from None
+            error = checkpoint_error(cfg.ckpt_path, exc)  # without torch's unsafe advice
         summary["status"] = "failed"
-        summary["stop_reason"] = failure_reason(exc, trainer)
+        summary["stop_reason"] = failure_reason(error, trainer)
         _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
+        if error is not exc:
+            raise error from None
         raise
     _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
     return summary
@@ -281,12 +275,13 @@ def _link_previous_run(summary: dict[str, Any], ckpt_path: str | None, out_dir: 
 def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: float) -> None:
     """Complete ``summary`` (counters, metrics, checkpoint paths) and write summary.json."""
     from facectx.callbacks import LastCheckpoint
+    from facectx.callbacks.budget import module_iteration
 
     summary.update(
         {
             "seconds": round(elapsed, 1),
             "epochs": trainer.current_epoch,
-            "iterations": _iteration(model),
+            "iterations": module_iteration(model),
             "metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
         }
     )

@@ -8,6 +8,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 
+def module_iteration(pl_module: pl.LightningModule) -> int:
+    """The module's own iteration counter (generator updates), or Lightning's ``global_step``
+    for a module without one."""
+    it = getattr(pl_module, "iteration", None)
+    return int(it) if it is not None else int(pl_module.global_step)
+
+
 class IterationBudget(pl.Callback):
     """Stops training after ``max_iterations`` generator updates and keeps snapshots.
 
@@ -41,13 +48,8 @@ class IterationBudget(pl.Callback):
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self._last_snapshot: int | None = None
 
-    @staticmethod
-    def _iteration(pl_module: pl.LightningModule) -> int:
-        it = getattr(pl_module, "iteration", None)
-        return int(it) if it is not None else int(pl_module.global_step)
-
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        it = self._iteration(pl_module)
+        it = module_iteration(pl_module)
         if (
             self.snapshot_every
             and it > 0

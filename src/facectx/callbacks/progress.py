@@ -8,12 +8,9 @@ import time
 
 import pytorch_lightning as pl
 
+from facectx.callbacks.budget import module_iteration
+
 log = logging.getLogger("facectx.train")
-
-
-def _iteration(pl_module: pl.LightningModule) -> int:
-    it = getattr(pl_module, "iteration", None)
-    return int(it) if it is not None else int(pl_module.global_step)
 
 
 class EpochLog(pl.Callback):
@@ -35,7 +32,7 @@ class EpochLog(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._t0 = time.perf_counter()
-        self._it0 = _iteration(pl_module)
+        self._it0 = module_iteration(pl_module)
 
     def _metrics(self, trainer) -> list[str]:
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
@@ -51,7 +48,7 @@ class EpochLog(pl.Callback):
         if not trainer.is_global_zero or self._t0 is None:
             return
         elapsed = time.perf_counter() - self._t0
-        it = _iteration(pl_module)
+        it = module_iteration(pl_module)
         rate = (it - self._it0) / elapsed if elapsed > 0 else 0.0
         max_epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
         parts = [
