@@ -104,6 +104,63 @@ def test_gradients_reach_every_parameter_of_the_current_block_at_every_scale():
     assert m.hallucinate(batch)[128].shape == (2, 3, 128, 128)
 
 
+def test_conditional_patch_discriminator_recipe_at_every_scale():
+    """The lfw_cpu recipe's pieces in ProGAN: a conditional PatchGAN gets the face mask as a 4th
+    channel, hinge + feature matching weighted to the context, and no D below adv_min_size."""
+    from facectx.zoo import PatchDiscriminator
+
+    seen = []
+
+    class Spy(PatchDiscriminator):
+        def forward(self, x):
+            seen.append(x.shape[1])
+            return super().forward(x)
+
+    loss = CascadeLoss(
+        identity=MeanFeatures(),
+        lpips=None,
+        adversarial="hinge",
+        lambda_fm=1.0,
+        adv_min_size=64,
+        adv_context_only=True,
+    )
+    m = ProGAN(
+        lambda size: Spy(size, width=1 / 16),
+        loss,
+        generator_width=1 / 16,
+        transfer_discriminator=False,
+    )
+    batch = _batch()
+    for size in SIZES:
+        m.grow_to(size)
+        seen.clear()
+        out = m.generate(batch)
+        _, logs = m.generator_loss(batch, out)
+        if size < 64:
+            assert not m.uses_discriminator and not seen
+            assert f"g{size}/adv" not in logs
+            continue
+        assert m.uses_discriminator and seen and set(seen) == {4}  # image + mask
+        assert {f"g{size}/adv", f"g{size}/fm"} <= set(logs)
+        d_loss, _ = m.discriminator_loss(batch, {s: o.detach() for s, o in out.items()})
+        d_loss.backward()
+        assert all(p.grad is not None for p in m.discriminator.parameters())
+
+
+def test_lfw_cpu_progan_shares_the_cascade_recipe(tmp_path):
+    from omegaconf import OmegaConf
+
+    cascade = compose_train(tmp_path, ["experiment=lfw_cpu"])
+    cfg = compose_train(tmp_path, ["experiment=lfw_cpu_progan"])
+    assert cfg.model._target_ == "facectx.modules.progan.ProGAN"
+    for key in ("data", "mask", "loss", "identity", "generator", "discriminator"):
+        assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(cascade[key]), key
+    for key in ("optimizer_g", "optimizer_d", "ema_decay", "ema_start", "adv_start"):
+        assert cfg.model[key] == cascade.model[key], key
+    assert cfg.trainer.max_steps == cascade.trainer.max_steps == 5000
+    assert cfg.model.transfer_discriminator is False  # PatchGAN has no CASIA stages to carry
+
+
 @pytest.mark.parametrize(
     "progan", [["experiment=paper_progan"], ["experiment=paper_cascaded", "ablation=progan"]]
 )

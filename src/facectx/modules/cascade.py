@@ -20,7 +20,79 @@ def context_l1(pred: Tensor, target: Tensor, mask: Tensor, valid: Tensor | None 
     return err.sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
 
 
-class CascadeGAN(GANModule):
+class PyramidGAN(GANModule):
+    """The adversarial step shared by the cascade and its progressive variant: real and fake
+    discriminator inputs per block size, the conditional mask channel, the context weighting
+    and the loss calls. Subclasses say which sizes train now and which D judges each size."""
+
+    loss: CascadeLoss
+
+    def trained_sizes(self) -> tuple[int, ...]:
+        """Block sizes whose outputs the generator produces (and the losses see) now."""
+        raise NotImplementedError
+
+    def discriminator_at(self, size: int) -> nn.Module:
+        """The discriminator for block ``size``."""
+        raise NotImplementedError
+
+    @property
+    def uses_discriminator(self) -> bool:
+        return super().uses_discriminator and bool(self._d_sizes())
+
+    def _d_sizes(self) -> tuple[int, ...]:
+        return tuple(s for s in self.trained_sizes() if self.loss.uses_discriminator_at(s))
+
+    def _disc(self, images: dict[int, Tensor], batch: dict) -> dict[int, Tensor | list]:
+        """D on each adversarial block's image; a conditional D also gets the face mask."""
+        out = {}
+        for s, x in images.items():
+            d = self.discriminator_at(s)
+            if getattr(d, "conditional", False):
+                x = torch.cat([x, batch["pyramid"][s]["mask"].to(x.dtype)], dim=1)
+            out[s] = d(x)
+        return out
+
+    def _d_inputs(self, batch: dict, outputs: dict[int, Tensor]) -> tuple[dict, dict]:
+        """Real and fake D inputs. Pixels outside the source photo (valid = 0) carry no
+        information in the real image, so the fake gets the real's pixels there: D cannot tell
+        the two apart by the photo's border."""
+        pyr = batch["pyramid"]
+        real, fake = {}, {}
+        for s in self._d_sizes():
+            real[s] = pyr[s]["image"]
+            v = pyr[s].get("valid")
+            fake[s] = outputs[s] if v is None else v * outputs[s] + (1 - v) * real[s]
+        return real, fake
+
+    def _context(self, batch: dict) -> dict[int, Tensor]:
+        return {s: 1 - batch["pyramid"][s]["mask"] for s in self.trained_sizes()}
+
+    def discriminator_loss(self, batch: dict, outputs: dict[int, Tensor]):
+        real, fake = self._d_inputs(batch, outputs)
+        # separate real and fake minibatches: batch-norm statistics never mix the two
+        return self.loss.discriminator_loss(
+            self._disc(real, batch), self._disc(fake, batch), self._context(batch)
+        )
+
+    def generator_loss(self, batch: dict, outputs: dict[int, Tensor]):
+        pyr = batch["pyramid"]
+        sizes = self.trained_sizes()
+        real = {s: pyr[s]["image"] for s in sizes}
+        d_fake = d_real = None
+        adversarial = self.uses_discriminator
+        if adversarial:
+            d_in_real, d_in_fake = self._d_inputs(batch, outputs)
+            d_fake = self._disc(d_in_fake, batch)
+            if self.loss.weights["fm"] > 0:
+                with torch.no_grad():
+                    d_real = self._disc(d_in_real, batch)
+        valid = {s: pyr[s]["valid"] for s in sizes if "valid" in pyr[s]} or None
+        return self.loss.generator_loss(
+            outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
+        )
+
+
+class CascadeGAN(PyramidGAN):
     """Cascade of generator blocks with one discriminator per block.
 
     Args:
@@ -66,63 +138,18 @@ class CascadeGAN(GANModule):
         self.loss = loss
         self.setup_ema()
 
-    # ---- GANModule hooks ------------------------------------------------------------------
+    # ---- GANModule / PyramidGAN hooks ------------------------------------------------------
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminators.parameters()
 
     def generate(self, batch: dict) -> dict[int, Tensor]:
         return self.generator(batch["pyramid"])
 
-    def _d_sizes(self) -> tuple[int, ...]:
-        return tuple(s for s in self.sizes if self.loss.uses_discriminator_at(s))
+    def trained_sizes(self) -> tuple[int, ...]:
+        return self.sizes
 
-    def _disc(self, images: dict[int, Tensor], batch: dict) -> dict[int, Tensor | list]:
-        """D on each adversarial block's image; a conditional D also gets the face mask."""
-        out = {}
-        for s, x in images.items():
-            d = self.discriminators[str(s)]
-            if getattr(d, "conditional", False):
-                x = torch.cat([x, batch["pyramid"][s]["mask"].to(x.dtype)], dim=1)
-            out[s] = d(x)
-        return out
-
-    def _d_inputs(self, batch: dict, outputs: dict[int, Tensor]) -> tuple[dict, dict]:
-        """Real and fake D inputs. Pixels outside the source photo (valid = 0) carry no
-        information in the real image, so the fake gets the real's pixels there: D cannot tell
-        the two apart by the photo's border."""
-        pyr = batch["pyramid"]
-        real, fake = {}, {}
-        for s in self._d_sizes():
-            real[s] = pyr[s]["image"]
-            v = pyr[s].get("valid")
-            fake[s] = outputs[s] if v is None else v * outputs[s] + (1 - v) * real[s]
-        return real, fake
-
-    def _context(self, batch: dict) -> dict[int, Tensor]:
-        return {s: 1 - batch["pyramid"][s]["mask"] for s in self.sizes}
-
-    def discriminator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        real, fake = self._d_inputs(batch, outputs)
-        # separate real and fake minibatches: batch-norm statistics never mix the two
-        return self.loss.discriminator_loss(
-            self._disc(real, batch), self._disc(fake, batch), self._context(batch)
-        )
-
-    def generator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        pyr = batch["pyramid"]
-        real = {s: pyr[s]["image"] for s in self.sizes}
-        d_fake = d_real = None
-        adversarial = self.uses_discriminator
-        if adversarial:
-            d_in_real, d_in_fake = self._d_inputs(batch, outputs)
-            d_fake = self._disc(d_in_fake, batch)
-            if self.loss.weights["fm"] > 0:
-                with torch.no_grad():
-                    d_real = self._disc(d_in_real, batch)
-        valid = {s: pyr[s]["valid"] for s in self.sizes if "valid" in pyr[s]} or None
-        return self.loss.generator_loss(
-            outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
-        )
+    def discriminator_at(self, size: int) -> nn.Module:
+        return self.discriminators[str(size)]
 
     # ---- evaluation -----------------------------------------------------------------------
     @torch.no_grad()

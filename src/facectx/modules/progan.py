@@ -23,8 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from facectx.losses.cascade import CascadeLoss
-from facectx.modules.cascade import context_l1
-from facectx.modules.gan_base import GANModule
+from facectx.modules.cascade import PyramidGAN, context_l1
 from facectx.zoo.cascade import BLOCK_SIZES, CascadeGenerator
 from facectx.zoo.discriminators import CasiaDiscriminator
 from facectx.zoo.progan import (
@@ -47,7 +46,7 @@ def _scales(start_size: int, final_size: int) -> tuple[int, ...]:
     return tuple(s for s in BLOCK_SIZES if start_size <= s <= final_size)
 
 
-class ProGAN(GANModule):
+class ProGAN(PyramidGAN):
     """Progressively grown generator block with one discriminator at the current scale.
 
     Args:
@@ -68,7 +67,8 @@ class ProGAN(GANModule):
             (:func:`facectx.zoo.progan.discriminator_key_map`); False: a fresh D at every scale.
         fade_epochs: 0 = no fade-in (the paper); > 0: after each growth the new output layers
             are blended in over this many epochs (``FadeIn``; alpha ramps linearly per iteration).
-        optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_policy: see ``GANModule``.
+        optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_* / adv_start: see ``GANModule``
+            (``adv_start`` counts iterations over the whole run, not per scale).
             Optimisers are re-created after every growth: Adam state is reset for all parameters.
     """
 
@@ -91,6 +91,7 @@ class ProGAN(GANModule):
         ema_start: int = 0,
         nan_policy: str = "raise",
         nan_max_skips: int = 10,
+        adv_start: int = 0,
     ) -> None:
         super().__init__(
             optimizer_g,
@@ -100,6 +101,7 @@ class ProGAN(GANModule):
             ema_decay,
             ema_start,
             nan_policy,
+            adv_start=adv_start,
             nan_max_skips=nan_max_skips,
         )
         self.scales = _scales(int(start_size), int(final_size))
@@ -257,25 +259,13 @@ class ProGAN(GANModule):
     def generate(self, batch: dict) -> dict[int, Tensor]:
         return self._run(self.generator, batch["pyramid"])
 
-    def _real(self, batch: dict) -> dict[int, Tensor]:
-        s = self.current_size
-        return {s: batch["pyramid"][s]["image"]}
+    def trained_sizes(self) -> tuple[int, ...]:
+        return (self.current_size,)
 
-    def discriminator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        real = {s: self.discriminator(x) for s, x in self._real(batch).items()}
-        fake = {s: self.discriminator(x) for s, x in outputs.items()}
-        return self.loss.discriminator_loss(real, fake)
-
-    def generator_loss(self, batch: dict, outputs: dict[int, Tensor]):
-        d_fake = (
-            {s: self.discriminator(x) for s, x in outputs.items()}
-            if self.loss.uses_adversarial
-            else None
-        )
-        s = self.current_size
-        level = batch["pyramid"][s]
-        valid = {s: level["valid"]} if "valid" in level else None
-        return self.loss.generator_loss(outputs, self._real(batch), d_fake, valid)
+    def discriminator_at(self, size: int) -> nn.Module:
+        if size != self.current_size:
+            raise KeyError(f"ProGAN has a discriminator for block_{self.current_size}, not {size}")
+        return self.discriminator
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         alpha = self.fade_alpha() if self.fade is not None else None  # before `iteration` moves
