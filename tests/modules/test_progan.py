@@ -129,10 +129,14 @@ def test_conditional_patch_discriminator_recipe_at_every_scale():
         loss,
         generator_width=1 / 16,
         transfer_discriminator=False,
+        shuffle_blur=True,
+        ema_decay=0.9,
     )
     batch = _batch()
     for size in SIZES:
         m.grow_to(size)
+        for g in (m.generator, m.generator_ema):  # the fixed blur survives every growth
+            assert g.blocks[f"block_{size}"].shuffle_blur and g.init_args()["shuffle_blur"]
         seen.clear()
         out = m.generate(batch)
         _, logs = m.generator_loss(batch, out)

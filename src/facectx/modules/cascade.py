@@ -91,6 +91,20 @@ class PyramidGAN(GANModule):
             outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
         )
 
+    def _training_frame(self) -> dict | None:
+        """The canonical frame of the training data (from its meta.json), so inference on raw
+        photos aligns faces exactly as the model saw them."""
+        import json
+        from pathlib import Path
+
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or not hasattr(dm, "resolve_root"):
+            return None
+        meta = Path(dm.resolve_root()) / "meta.json"
+        if not meta.exists():
+            return None
+        return json.loads(meta.read_text()).get("frame")
+
 
 class CascadeGAN(PyramidGAN):
     """Cascade of generator blocks with one discriminator per block.
@@ -181,17 +195,3 @@ class CascadeGAN(PyramidGAN):
             "ema": self.ema_decay is not None,
             "frame": self._training_frame(),
         }
-
-    def _training_frame(self) -> dict | None:
-        """The canonical frame of the training data (from its meta.json), so inference on raw
-        photos aligns faces exactly as the model saw them."""
-        import json
-        from pathlib import Path
-
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None or not hasattr(dm, "resolve_root"):
-            return None
-        meta = Path(dm.resolve_root()) / "meta.json"
-        if not meta.exists():
-            return None
-        return json.loads(meta.read_text()).get("frame")

@@ -67,6 +67,8 @@ class ProGAN(PyramidGAN):
             (:func:`facectx.zoo.progan.discriminator_key_map`); False: a fresh D at every scale.
         fade_epochs: 0 = no fade-in (the paper); > 0: after each growth the new output layers
             are blended in over this many epochs (``FadeIn``; alpha ramps linearly per iteration).
+        shuffle_blur: fixed blur after every pixel shuffle of the blocks
+            (``${generator.shuffle_blur}``; see ``facectx.zoo.layers.ShuffleBlur``).
         optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_* / adv_start: see ``GANModule``
             (``adv_start`` counts iterations over the whole run, not per scale).
             Optimisers are re-created after every growth: Adam state is reset for all parameters.
@@ -83,6 +85,7 @@ class ProGAN(PyramidGAN):
         upscaler_channels: int = 64,
         transfer_discriminator: bool = True,
         fade_epochs: float = 0.0,
+        shuffle_blur: bool = False,
         optimizer_g: Callable[..., torch.optim.Optimizer] | None = None,
         optimizer_d: Callable[..., torch.optim.Optimizer] | None = None,
         grad_clip_g: float | None = None,
@@ -123,6 +126,7 @@ class ProGAN(PyramidGAN):
         self.upscaler_channels = int(upscaler_channels)
         self.transfer_discriminator = bool(transfer_discriminator)
         self.fade_epochs = float(fade_epochs)
+        self.shuffle_blur = bool(shuffle_blur)
         self.loss = loss
         self._make_discriminator = discriminator
         self._fade_start = 0  # iteration at which the current fade began
@@ -146,6 +150,7 @@ class ProGAN(PyramidGAN):
             width=self.generator_width,
             detach_between_blocks=True,
             upscaler_channels=self.upscaler_channels,
+            shuffle_blur=self.shuffle_blur,
         )
         self.discriminator = self._new_discriminator(size)
         self.fade = FadeIn.for_growth_into(size, self.generator_width) if fading else None
@@ -359,6 +364,7 @@ class ProGAN(PyramidGAN):
             "version": __import__("facectx").__version__,
             "generator": self.generator.init_args(),
             "ema": self.ema_decay is not None,
+            "frame": self._training_frame(),
             "progan": {
                 "size": self.current_size,
                 "scales": list(self.scales),

@@ -115,6 +115,7 @@ class GeneratorBlock(nn.Module):
             raise ValueError(f"GeneratorBlock size must be one of {BLOCK_SIZES}, got {size}")
         self.size = size
         self.width = width
+        self.shuffle_blur = bool(shuffle_blur)
         n = int(math.log2(size // BOTTLENECK))  # stages: 1 for block_8 ... 5 for block_128
 
         def c(ch: int) -> int:

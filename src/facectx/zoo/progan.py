@@ -179,7 +179,7 @@ def grow(
     _check_width(block.width, width, f"block_{block.size}")
     device, dtype = _like(block)
     with torch.device(device):
-        new = GeneratorBlock(2 * block.size, block.width).to(dtype)
+        new = GeneratorBlock(2 * block.size, block.width, block.shuffle_blur).to(dtype)
     transferred, fresh = transfer_weights(block, new, generator_key_map(block.size))
     return new, transferred, fresh
 
@@ -203,6 +203,7 @@ def grow_generator(
             width=generator.width,
             detach_between_blocks=generator.detach_between_blocks,
             upscaler_channels=generator.upscaler_channels,
+            shuffle_blur=generator.shuffle_blur,
         )
     grown.blocks[f"block_{2 * size}"] = block
     assert not any(t.is_meta for t in grown.state_dict().values())
