@@ -60,3 +60,73 @@ def lfw_split_images(lfw_dir):
         return [lfw_dir / "images" / name for name in names[:n]]
 
     return pick
+
+
+def _bomb_png(path: Path, side: int = 20_000) -> None:
+    """A PNG whose header claims side x side pixels (400 MP) with almost no data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="session")
+def odd_photos(tmp_path_factory, lfw_split_images, wild_photos) -> tuple[Path, dict[str, str]]:
+    """A folder of the odd files users hand the photo jobs, and what each should give.
+
+    Returns ``(folder, expected)``: ``expected[name]`` is ``"face"`` (at least one face is
+    written) or ``"skip"`` (listed in skipped.csv with a reason; the job goes on). Built on the
+    fly from one LFW test photo and the couple photo, so every job is tested on the same set.
+    """
+    import shutil
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    src = lfw_split_images("test", 1)[0]
+    face = np.asarray(Image.open(src).convert("RGB"))
+    d = tmp_path_factory.mktemp("odd_photos")
+    expected: dict[str, str] = {}
+
+    def put(name: str, kind: str) -> Path:
+        expected[name] = kind
+        return d / name
+
+    shutil.copy(src, put("plain.jpg", "face"))
+    shutil.copy(src, put("Zoë_Ünïcode_写真 space.jpg", "face"))
+    shutil.copy(wild_photos / "couple.jpg", put("two_faces.jpg", "face"))
+    rgba = np.dstack([face, np.full(face.shape[:2], 255, np.uint8)])
+    rgba[:10, :10, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(put("rgba.png", "face"))
+    Image.fromarray(face).convert("L").save(put("gray.png", "face"))
+    gray16 = np.asarray(Image.fromarray(face).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(gray16).save(put("gray16.png", "face"))
+    cv2.imwrite(str(put("rgb48.png", "face")), face[:, :, ::-1].astype(np.uint16) * 257)
+    Image.fromarray(face).convert("CMYK").save(put("cmyk.jpg", "face"), quality=95)
+    Image.fromarray(face).convert("P", palette=Image.Palette.ADAPTIVE).save(
+        put("palette.png", "face")
+    )
+    # stored lying on its side; the EXIF orientation tag (6: rotate 90° clockwise) stands it up
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(face, 1).copy()).save(put("exif_rotated.jpg", "face"), exif=exif)
+    Image.fromarray(face[:10, :10]).save(put("tiny_10x10.png", "skip"))
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(
+        put("noise.png", "skip")
+    )
+    put("zero_bytes.jpg", "skip").write_bytes(b"")
+    put("text.jpg", "skip").write_text("hello, I am not a JPEG\n")
+    data = src.read_bytes()
+    put("truncated.jpg", "skip").write_bytes(data[: len(data) // 2])
+    _bomb_png(put("bomb_400mp.png", "skip"))
+    return d, expected

@@ -312,26 +312,6 @@ def test_a_full_disk_stops_the_job_and_a_rerun_finishes_every_photo(
     assert len(read_rows(out / MANIFEST)) == len(read_rows(tmp_path / "straight" / MANIFEST))
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{pid}\n" in text:
-            out.append(int(status.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1][0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_sigkill_of_prepare_leaves_no_worker_alive(lfw_split_images, tmp_path):
@@ -355,11 +335,27 @@ def test_sigkill_of_prepare_leaves_no_worker_alive(lfw_split_images, tmp_path):
             manifest.is_file() and len(manifest.read_text().splitlines()) > 2
         ):
             time.sleep(0.5)
-        workers = _children(proc.pid)
+        from _procs import alive, children
+
+        workers = children(proc.pid)
         assert workers, "prepare started no worker processes"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         time.sleep(5)
-        assert [w for w in workers if _alive(w)] == []
+        assert [w for w in workers if alive(w)] == []
     finally:
         proc.kill()
+
+
+def test_odd_files_are_prepared_or_skipped_and_nothing_crashes(odd_photos, tmp_path):
+    """The shared odd-input folder (tests/conftest.py): every file ends up written or listed
+    in skipped.csv with a reason; the 400-megapixel header is refused without decoding it."""
+    folder, expected = odd_photos
+    out = tmp_path / "out"
+    summary = prepare_folder(folder, out, workers=1, progress=False)
+    written = {r["source"] for r in read_manifest(out)}
+    skipped = {r["source"]: r["reason"] for r in read_rows(out / SKIPPED)}
+    assert written == {n for n, k in expected.items() if k == "face"}
+    assert set(skipped) == {n for n, k in expected.items() if k == "skip"}
+    assert skipped["bomb_400mp.png"] == "unreadable" and skipped["noise.png"] == "no_face"
+    assert all(skipped.values()) and summary.photos == len(expected)

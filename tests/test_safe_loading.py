@@ -35,6 +35,24 @@ def _export(path):
     return export_model(str(path), format="packed", output=str(path) + ".out")
 
 
+def _evaluate(path):
+    from facectx.methods.external import CheckpointMethod
+
+    return CheckpointMethod(path).setup(128, torch.device("cpu"))
+
+
+def _swapinpaint_evaluate(path):
+    from facectx.methods.swapinpaint import SwapInpaintMethod
+
+    return SwapInpaintMethod(path).setup(128, torch.device("cpu"))
+
+
+def _evaluate_dispatch(path):
+    from facectx.methods.swapinpaint import checkpoint_kind
+
+    return checkpoint_kind(path)
+
+
 def _hallucinate_cli_loader(path):
     from facectx.inference import load_hallucinator
 
@@ -43,8 +61,26 @@ def _hallucinate_cli_loader(path):
 
 @pytest.mark.parametrize(
     "load",
-    [load_checkpoint, Hallucinator.from_checkpoint, _inpainter, _export, _hallucinate_cli_loader],
-    ids=["load_checkpoint", "Hallucinator", "Inpainter", "export", "load_hallucinator"],
+    [
+        load_checkpoint,
+        Hallucinator.from_checkpoint,
+        _inpainter,
+        _export,
+        _hallucinate_cli_loader,
+        _evaluate,
+        _swapinpaint_evaluate,
+        _evaluate_dispatch,
+    ],
+    ids=[
+        "load_checkpoint",
+        "Hallucinator",
+        "Inpainter",
+        "export",
+        "load_hallucinator",
+        "evaluate",
+        "evaluate_swapinpaint",
+        "evaluate_dispatch",
+    ],
 )
 def test_crafted_checkpoint_is_refused_without_running_code(tmp_path, monkeypatch, load):
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")

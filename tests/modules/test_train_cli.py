@@ -383,3 +383,56 @@ def test_adversarial_warm_start_runs_no_discriminator_before_adv_start(tmp_path)
     assert int(state["state_dict"]["iteration"]) == 3
     # the discriminator's optimiser never stepped
     assert not state["optimizer_states"][1]["state"]
+
+
+@pytest.mark.slow
+@needs_sample
+def test_sigkill_mid_training_then_resume_reaches_the_straight_runs_weights(tmp_path):
+    """A real SIGKILL of `python -m facectx.train`, then a resume from the last snapshot the
+    killed run finished writing: the final weights are those of an uninterrupted run."""
+    import signal
+    import time
+
+    common = [
+        *SMALL,
+        "data.batch_size=4",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.max_epochs=100",
+        "trainer.max_steps=14",
+        "callbacks.iteration_budget.snapshot_every=2",
+    ]
+    straight = run(compose_train(tmp_path / "a", common))
+    killed = tmp_path / "b"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "facectx.train",
+        *common,
+        f"paths.root_dir={killed}",
+        f"hydra.run.dir={killed / 'run'}",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    snaps = killed / "run" / "checkpoints"
+    deadline = time.monotonic() + 300
+    # iter000008 exists => iter000006 was completely written before it
+    while not (snaps / "iter000008.ckpt").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no snapshot within 300 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (snaps / "iter000014.ckpt").exists()  # it really died before the end
+    resumed = run(
+        compose_train(tmp_path / "c", [*common, f"ckpt_path={snaps / 'iter000006.ckpt'}"])
+    )
+    assert resumed["iterations"] == straight["iterations"] == 14
+    a = torch.load(straight["last_checkpoint"], map_location="cpu", weights_only=True)
+    b = torch.load(resumed["last_checkpoint"], map_location="cpu", weights_only=True)
+    gen = [k for k in a["state_dict"] if k.startswith(("generator.", "discriminators."))]
+    assert gen and set(gen) <= set(b["state_dict"])
+    for k in gen:
+        torch.testing.assert_close(b["state_dict"][k], a["state_dict"][k], rtol=1e-5, atol=1e-6)

@@ -207,3 +207,27 @@ def test_cli_without_ckpt_says_how_to_get_one(tmp_path):
     assert "SwapInpaint checkpoint" in text and "experiment=swapinpaint_quickstart" in text
     assert "MissingMandatoryValue" not in text and "Traceback" not in text
     assert len(text.strip().splitlines()) == 1
+
+
+@needs_dlib
+def test_odd_files_are_inpainted_or_skipped_with_a_reason(tmp_path, odd_photos, wild_photos):
+    """The shared odd-input folder (tests/conftest.py) through batch inpainting."""
+    from facectx.data.manifest import read_rows
+
+    folder, expected = odd_photos
+    ckpt = _checkpoint(tmp_path / "m.ckpt", 128, 128, "dlib-resnet")
+    out = tmp_path / "out"
+    counts = inpaint_photos(
+        str(ckpt), str(folder), str(out), reference=str(wild_photos / "img5.jpg"), mask="center"
+    )
+    faces = {n for n, k in expected.items() if k == "face"}
+    skipped = {r["image"].rsplit("/", 1)[-1]: r["reason"] for r in read_rows(out / "skipped.csv")}
+    assert set(skipped) == set(expected) - faces and all(skipped.values())
+    assert counts == {
+        "done": len(faces),
+        "skipped": len(skipped),
+        "already_done": 0,
+        "total": len(expected),
+    }
+    written = {p.stem for p in out.glob("*.png")}
+    assert written == {n.rsplit(".", 1)[0] for n in faces}

@@ -162,3 +162,49 @@ def test_ddp_cpu_two_processes_write_each_face_once(tmp_path, tiny_ckpt):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "2 process(es)" in proc.stdout + proc.stderr
     _check_complete(out, prepared, 70, 16)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_sigkill_then_rerun_gives_exactly_the_full_set_and_no_orphan(tmp_path, tiny_ckpt):
+    """A real SIGKILL in the middle of `python -m facectx.augment` (loader worker running):
+    the worker dies with it, and a rerun of the same command completes exactly 300 outputs."""
+    import signal
+    import time
+
+    from _procs import alive, children
+
+    prepared = replicate_sample(tmp_path / "prep300", 300)
+    out = tmp_path / "aug"
+    args = [
+        f"ckpt={tiny_ckpt}",
+        f"data.root={prepared}",
+        f"output={out}",
+        "data.batch_size=16",
+        "data.num_workers=1",
+        "shard_size=64",
+        "trainer.enable_progress_bar=false",
+        f"paths.root_dir={tmp_path}",
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "facectx.augment", *args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        part = out / "parts" / "rank0.csv"
+        deadline = time.monotonic() + 300
+        while not (part.is_file() and len(part.read_text().splitlines()) > 33):
+            assert proc.poll() is None, "augment ended before it could be killed"
+            assert time.monotonic() < deadline, "no batch written within 300 s"
+            time.sleep(0.05)
+        workers = children(proc.pid)
+        assert workers, "augment runs no loader worker with data.num_workers=1"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert not (out / "manifest.csv").exists()  # it died before finishing
+        time.sleep(8)  # the loader worker notices its parent is gone within ~5 s
+        assert [w for w in workers if alive(w)] == []
+    finally:
+        proc.kill()
+    rerun = _cli(*args[:-1], root=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    _check_complete(out, prepared, 300, 64)

@@ -141,3 +141,51 @@ def test_an_empty_input_folder_is_an_error_not_a_silent_success(tmp_path):
     assert "no images found" in res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert not out.exists()
+
+
+def test_odd_files_give_portraits_or_skip_rows_with_the_shipped_model(odd_photos, tmp_path):
+    """The shared odd-input folder through the shipped model: a portrait for every readable
+    face photo (EXIF-rotated, CMYK, 16-bit, palette, RGBA, unicode names), a reason for the rest."""
+    folder, expected = odd_photos
+    out = tmp_path / "out"
+    summary = hallucinate_photos(None, str(folder), str(out), progress=False)
+    written = {r["source"] for r in _rows(out / "outputs.csv")}
+    skipped = {r["source"]: r["reason"] for r in _rows(out / "skipped.csv")}
+    assert written == {n for n, k in expected.items() if k == "face"}
+    assert set(skipped) == {n for n, k in expected.items() if k == "skip"} and all(skipped.values())
+    assert summary.portraits >= len(written) + 1  # the couple photo gives two
+
+
+def test_a_read_only_output_stops_the_job_and_a_rerun_finishes(
+    photo_run, tiny_ckpt, tmp_path, monkeypatch
+):
+    """EROFS while writing is the machine's problem: the job stops with the error (the CLI turns
+    it into one line, exit 2: tests/test_environmental_errors.py), no photo is listed as done
+    unless all its portraits were written, none is listed as skipped, and a rerun completes."""
+    import errno
+
+    import facectx.faces.io as io
+
+    inp, straight, first = photo_run
+    real = io.write_png
+    calls = {"n": 0}
+
+    def read_only(path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 4:  # the couple's first portrait (3 PNGs) fits, its second does not
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, *a, **k)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(io, "write_png", read_only)
+    with pytest.raises(OSError, match="Read-only file system"):
+        hallucinate_photos(str(tiny_ckpt), str(inp), str(out), batch_size=1, progress=False)
+    assert _rows(out / "outputs.csv") == []  # couple.jpg's two portraits land together or not
+    assert [s["source"] for s in _rows(out / "skipped.csv")] in ([], ["broken.jpg"])
+    monkeypatch.setattr(io, "write_png", real)
+    again = hallucinate_photos(str(tiny_ckpt), str(inp), str(out), batch_size=1, progress=False)
+    assert again.portraits == first.portraits
+    done = sorted((r["id"], r["source"]) for r in _rows(out / "outputs.csv"))
+    assert done == sorted((r["id"], r["source"]) for r in _rows(straight / "outputs.csv"))
+    for r in _rows(out / "outputs.csv"):
+        np.testing.assert_array_equal(read_png(out / r["output"]), read_png(straight / r["output"]))
