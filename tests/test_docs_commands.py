@@ -32,6 +32,7 @@ CONFIG = {  # module -> its Hydra config
     "evaluate": "eval",
     "report": "report",
     "inpaint": "inpaint",
+    "app": "app",
 }
 GPU = re.compile(r"\btrainer=(gpu|ddp)\b|accelerator=(gpu|cuda)|device=cuda")
 HYDRA_FLAGS = {"--cfg", "--help", "-h", "--hydra-help", "--info", "-c", "--resolve"}
