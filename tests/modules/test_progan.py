@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from facectx.data.pyramid import build_pyramid
 from facectx.inference import Hallucinator, load_checkpoint
 from facectx.losses import CascadeLoss
 from facectx.modules.progan import ProGAN
 from facectx.train import run
 from facectx.zoo import CasiaDiscriminator
+from facectx.zoo.pyramid import build_pyramid
 
 from .conftest import TINY, compose_train, needs_sample
 
@@ -194,6 +194,15 @@ def test_run_grows_to_128_and_last_checkpoint_loads_into_hallucinator(tmp_path):
     meta = _meta(summary["last_checkpoint"])
     assert meta["progan"]["size"] == 128 and meta["progan"]["final"]
     assert meta["generator"]["sizes"] == [128]
+    # the training data's canonical frame, so `hallucinate` aligns raw photos the same way
+    import json
+
+    from facectx.assets import sample_root
+    from facectx.hallucinate import _checkpoint_frame
+
+    frame = json.loads((Path(sample_root()) / "meta.json").read_text())["frame"]
+    assert meta["frame"] == frame == _checkpoint_frame(summary["last_checkpoint"])
+    assert Hallucinator.from_checkpoint(summary["last_checkpoint"]).frame == frame
     # best-by-val/context_l1 is tracked per scale: the run's best is a block_128 checkpoint
     assert _meta(summary["best_checkpoint"])["progan"]["size"] == 128
     ckpt_dir = Path(summary["last_checkpoint"]).parent
@@ -281,3 +290,26 @@ def test_fade_in_ramps_and_survives_resume_mid_fade(tmp_path):
             float(r["progan/fade_alpha"]) for r in csv.DictReader(f) if r["progan/fade_alpha"]
         ]
     assert alphas == pytest.approx([0.2, 0.4])
+
+
+def test_ema_restarts_at_every_growth_and_copies_for_ema_start_iterations():
+    """After a growth the EMA copies the generator for ``ema_start`` iterations (counted from
+    the growth), then averages: the new layers are never blended with their random init."""
+    m = _module(ema_decay=0.5, ema_start=2)
+    m.iteration.fill_(10)
+    m.grow_to(16)
+
+    def step(it: int) -> bool:
+        m.iteration.fill_(it)
+        with torch.no_grad():
+            for p in m.generator.parameters():
+                p.add_(0.1)
+        m._update_ema()
+        pairs = zip(m.generator_ema.parameters(), m.generator.parameters())
+        return all(torch.equal(a, b) for a, b in pairs)
+
+    assert step(10) and step(11)  # copies during the scale's first ema_start iterations
+    assert not step(12)  # then averages
+    ckpt: dict = {}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt["facectx"]["progan"]["scale_start"] == 10

@@ -143,11 +143,15 @@ class GANModule(pl.LightningModule):
     def _update_ema(self) -> None:
         if self.ema_decay is None:
             return
-        decay = 0.0 if int(self.iteration) < self.ema_start else self.ema_decay
+        decay = self.ema_decay_now()
         for p_ema, p in zip(self.generator_ema.parameters(), self.generator_module.parameters()):
             p_ema.lerp_(p.detach(), 1.0 - decay)
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator_module.buffers()):
             b_ema.copy_(b)
+
+    def ema_decay_now(self) -> float:
+        """Decay of this iteration's EMA update: 0 (a plain copy) before ``ema_start``."""
+        return 0.0 if int(self.iteration) < self.ema_start else float(self.ema_decay)
 
     def inference_generator(self) -> nn.Module:
         """The generator to use for validation and export: the EMA copy when enabled."""

@@ -29,7 +29,6 @@ from facectx.zoo.discriminators import CasiaDiscriminator
 from facectx.zoo.progan import (
     FadeIn,
     discriminator_key_map,
-    generator_key_map,
     grow_generator,
     transfer_weights,
 )
@@ -70,7 +69,8 @@ class ProGAN(PyramidGAN):
         shuffle_blur: fixed blur after every pixel shuffle of the blocks
             (``${generator.shuffle_blur}``; see ``facectx.zoo.layers.ShuffleBlur``).
         optimizer_g / optimizer_d / grad_clip_* / ema_* / nan_* / adv_start: see ``GANModule``
-            (``adv_start`` counts iterations over the whole run, not per scale).
+            (``adv_start`` counts iterations over the whole run; ``ema_start`` from the start of
+            each scale: the EMA copies the generator for that long after every growth).
             Optimisers are re-created after every growth: Adam state is reset for all parameters.
     """
 
@@ -130,6 +130,7 @@ class ProGAN(PyramidGAN):
         self.loss = loss
         self._make_discriminator = discriminator
         self._fade_start = 0  # iteration at which the current fade began
+        self._scale_start = 0  # iteration at which the current scale began (for ema_start)
         self._fade_iterations = 0  # its length in iterations
         self._build(self.scales[0])
 
@@ -195,12 +196,11 @@ class ProGAN(PyramidGAN):
         moved = sum(gen.blocks[f"block_{2 * n}"].state_dict()[k].numel() for k in transferred)
         total = sum(p.numel() for p in gen.parameters())
         if self.ema_decay is not None:
+            # the EMA restarts from the grown generator and copies it for ema_start iterations
+            # (ema_decay_now): averaging the new layers with their random init for the
+            # ~1/(1 - decay) iterations after a growth gave a grey, contextless EMA output
             ema = copy.deepcopy(gen).eval().requires_grad_(False)
-            transfer_weights(
-                self.generator_ema.blocks[f"block_{n}"],
-                ema.blocks[f"block_{2 * n}"],
-                generator_key_map(n),
-            )
+        self._scale_start = int(self.iteration)
         self.fade = (
             FadeIn.from_block(self.generator.blocks[f"block_{n}"]) if self.fade_epochs > 0 else None
         )
@@ -239,6 +239,12 @@ class ProGAN(PyramidGAN):
                 "here (no trainer, or an iterable dataset without a length): set fade_epochs=0"
             )
         return max(1, round(epochs * per_epoch))
+
+    def ema_decay_now(self) -> float:
+        """``ema_start`` counts from the start of each scale, not of the run."""
+        if int(self.iteration) - self._scale_start < self.ema_start:
+            return 0.0
+        return float(self.ema_decay)
 
     def fade_alpha(self) -> float:
         """Weight of the new output layers now (1.0 when not fading)."""
@@ -370,6 +376,7 @@ class ProGAN(PyramidGAN):
                 "scales": list(self.scales),
                 "epochs_per_scale": list(self.epochs_per_scale),
                 "final": self.current_size == self.scales[-1],
+                "scale_start": self._scale_start,
                 "fade": (
                     {"start": self._fade_start, "iterations": self._fade_iterations}
                     if self.fade is not None
@@ -393,6 +400,10 @@ class ProGAN(PyramidGAN):
                 f"the checkpoint holds block_{size}, which is not one of this run's scales "
                 f"{list(self.scales)} (model.start_size / model.final_size)"
             )
+        # checkpoints from before scale_start was recorded restart the EMA warm-up here
+        self._scale_start = int(
+            progan.get("scale_start", int(checkpoint.get("state_dict", {}).get("iteration", 0)))
+        )
         fade = progan.get("fade")
         self._build(size, fading=fade is not None)
         if fade is not None:
