@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 from facectx.faces.landmarks import FanLandmarker, MissingWeightsError, torch_hub_checkpoint
-from facectx.prepare import PreparerSpec, prepare_folder
+from facectx.faces.pipeline import PreparerSpec
+from facectx.prepare import prepare_folder
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,10 +26,10 @@ import warnings
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from facectx.data.pyramid import build_pyramid
 from facectx.losses import CascadeLoss
 from facectx.modules.cascade import CascadeGAN
 from facectx.zoo import CascadeGenerator, CasiaDiscriminator
+from facectx.zoo.pyramid import build_pyramid
 
 
 def _sync(device: torch.device) -> None:

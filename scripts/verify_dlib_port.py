@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from facectx.faces.align import align_face
-from facectx.faces.frame import CanonicalFrame, eye_centres, similarity_from_points
+from facectx.geometry.frame import CanonicalFrame, eye_centres, similarity_from_points
 from facectx.pretrained.dlib_resnet import (
     DLIB_CHIP_EYES,
     INPUT_SIZE,

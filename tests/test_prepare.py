@@ -15,14 +15,9 @@ import pytest
 from PIL import Image
 
 from facectx.data.manifest import MANIFEST, SKIPPED, read_manifest, read_rows
-from facectx.prepare import (
-    PreparerSpec,
-    face_id,
-    person_from_stem,
-    prepare_folder,
-    read_splits,
-    unique_stems,
-)
+from facectx.faces.naming import face_id, person_from_stem, unique_stems
+from facectx.faces.pipeline import PreparerSpec
+from facectx.prepare import prepare_folder, read_splits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -261,7 +256,7 @@ def test_embedded_sample_is_current_and_small():
     import json
 
     from facectx.assets import sample_root
-    from facectx.faces.frame import CanonicalFrame, eye_centres
+    from facectx.geometry.frame import CanonicalFrame, eye_centres
 
     root = sample_root()
     rows = read_manifest(root)

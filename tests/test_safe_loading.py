@@ -24,7 +24,7 @@ def _evil(tmp_path):
 
 
 def _inpainter(path):
-    from facectx.inpaint import Inpainter
+    from facectx.inference import Inpainter
 
     return Inpainter.from_checkpoint(path)
 

@@ -34,9 +34,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from facectx._jobrecord import JobStoppedError, OutputFolderError
 
     types: list[type[BaseException]] = [ConfigError, OutputFolderError, JobStoppedError]
-    inference = sys.modules.get("facectx.inference")  # never imported: none was raised
-    if inference is not None:
-        types.append(inference.CheckpointError)
+    checkpoint = sys.modules.get("facectx.checkpoint")  # never imported: none was raised
+    if checkpoint is not None:
+        types.append(checkpoint.CheckpointError)
     return tuple(types)
 
 

@@ -1,7 +1,7 @@
 """The page of ``python -m facectx.app``: Gradio layout and event wiring only.
 
-Every computation is a method of :class:`facectx.app.Demo`; this module turns its results and
-its :class:`~facectx.app.AppError` messages into components. Importing it imports gradio.
+Every computation is a method of :class:`facectx.demo.Demo`; this module turns its results and
+its :class:`~facectx.demo.AppError` messages into components. Importing it imports gradio.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from facectx.app import (
+from facectx.demo import (
     DETECTORS,
     FACE_CHOICES,
     INPAINT_MASKS,

@@ -55,6 +55,8 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from facectx.pixels import uint8_to_unit, unit_to_uint8
+
 log = logging.getLogger("facectx.augment")
 
 MANIFEST = "manifest.csv"
@@ -331,12 +333,11 @@ class AugmentModule(pl.LightningModule):
         image_u8 = batch["image"].permute(0, 3, 1, 2)  # (B, 3, S, S) uint8
         keep = batch["mask"][:, None].bool()  # (B, 1, S, S)
         mask = keep.float()
-        image = image_u8.float().div_(127.5).sub_(1.0)
+        image = uint8_to_unit(image_u8)
         masked = image * mask - (1.0 - mask)
         if self.channels_last:
             masked = masked.contiguous(memory_format=torch.channels_last)
-        out = self.generator.hallucinate(masked, mask).float().clamp_(-1, 1)
-        out_u8 = out.add_(1.0).mul_(127.5).round_().to(torch.uint8)
+        out_u8 = unit_to_uint8(self.generator.hallucinate(masked, mask))
         out_u8 = torch.where(keep, image_u8, out_u8)
         return {
             "image": out_u8.permute(0, 2, 3, 1).contiguous().cpu(),

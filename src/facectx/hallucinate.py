@@ -262,18 +262,6 @@ def hallucinate_folder(
 # ---------------------------------------------------------------------------- raw photos
 
 
-def list_inputs(input: str | Path) -> tuple[Path, list[tuple[str, Path]]]:
-    """(base folder, [(source relative to base, path)]) for one image file or a folder."""
-    from facectx.faces.io import list_images
-
-    p = Path(input).expanduser().resolve()
-    if p.is_file():
-        return p.parent, [(p.name, p)]
-    if not p.is_dir():
-        raise FileNotFoundError(f"input {p} is neither an image file nor a folder")
-    return p, [(q.relative_to(p).as_posix(), q) for q in list_images(p)]
-
-
 def build_preparer(
     size: int,
     eye_distance: float = 0.27,
@@ -286,7 +274,7 @@ def build_preparer(
 ):
     """A :class:`FacePreparer` for the model's frame (``detector``/``landmarker``: registry names
     or Hydra ``_target_`` dicts, as in ``conf/detector`` and ``conf/landmarks``)."""
-    from facectx.prepare import PreparerSpec
+    from facectx.faces.pipeline import PreparerSpec
 
     return PreparerSpec(
         size=int(size),
@@ -344,7 +332,7 @@ def hallucinate_photos(
     from facectx._jobrecord import describe
     from facectx.data.manifest import CsvAppender, read_rows
     from facectx.faces.io import ImageReadError, read_image
-    from facectx.prepare import face_id, person_from_stem, unique_stems
+    from facectx.faces.naming import face_id, person_from_stem, unique_stems
 
     model = model or _load_model(ckpt, device, use_ema)
     frame = {}
@@ -361,6 +349,8 @@ def hallucinate_photos(
             f"the face preparer's frame is {preparer.frame.size} px but the model makes "
             f"{model.size} px portraits"
         )
+    from facectx.faces.io import list_inputs
+
     base, listed = list_inputs(input)
     if not listed:  # before anything is created: an empty run is a mistake, not a success
         from facectx._conf import ConfigError

@@ -17,7 +17,6 @@ import csv
 import logging
 import multiprocessing as mp
 import os
-import re
 import signal
 import time
 from collections import Counter, deque
@@ -28,60 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from facectx.faces.naming import face_id, person_from_stem, unique_stems
+from facectx.faces.pipeline import PreparerSpec
+
 log = logging.getLogger(__name__)
 
 SUBDIRS = ("images", "masks", "valid", "landmarks")
-_LFW_STEM = re.compile(r"^(.+)_\d{4}$")
-
-
-@dataclass(frozen=True)
-class PreparerSpec:
-    """Picklable recipe for a FacePreparer, so each worker process builds its own models.
-
-    Args:
-        size, eye_distance, eye_y: the canonical frame (see ``CanonicalFrame``).
-        detector: registry name (``hog``/``mtcnn``/``fan``) or a Hydra ``_target_`` dict.
-        landmarker: registry name (``dlib``/``fan``) or a Hydra ``_target_`` dict.
-        upsample: HOG doublings when ``detector`` is a name.
-        faces: ``largest`` (a dataset's main subject; the default here), ``all`` (every face,
-            largest first; ``hallucinate``'s default) or ``one`` (skip photos with several).
-        min_face: minimum eye distance / box side in source pixels.
-    """
-
-    size: int = 128
-    eye_distance: float = 0.27
-    eye_y: float = 0.43
-    detector: str | dict = "hog"
-    landmarker: str | dict = "dlib"
-    upsample: int = 1
-    faces: str = "largest"
-    min_face: float = 20.0
-
-    def build(self):
-        from facectx.faces.frame import CanonicalFrame
-        from facectx.faces.pipeline import FacePreparer
-
-        return FacePreparer(
-            CanonicalFrame(self.size, self.eye_distance, self.eye_y),
-            detector=_build(self.detector),
-            landmarker=_build(self.landmarker),
-            upsample=self.upsample,
-            faces=self.faces,
-            min_face=self.min_face,
-        )
-
-    def describe(self, part: str) -> Any:
-        """Short description of the detector or landmarker for meta.json."""
-        spec = getattr(self, part)
-        return spec if isinstance(spec, str) else dict(spec)
-
-
-def _build(spec: str | dict):
-    if isinstance(spec, str):
-        return spec
-    from hydra.utils import instantiate
-
-    return instantiate(dict(spec))
 
 
 class PrepareInterrupted(KeyboardInterrupt):
@@ -132,12 +83,6 @@ class Summary:
 # ---------------------------------------------------------------- inputs
 
 
-def person_from_stem(stem: str) -> str:
-    """LFW identity from a ``Name_NNNN`` file stem, else empty."""
-    m = _LFW_STEM.match(stem)
-    return m.group(1) if m else ""
-
-
 def read_splits(path: str | os.PathLike | None) -> dict[str, dict[str, str]]:
     """splits.csv (``image,split[,person]``) keyed by image file name."""
     if path is None:
@@ -152,37 +97,6 @@ def read_splits(path: str | os.PathLike | None) -> dict[str, dict[str, str]]:
                 f"{path} must have columns image,split[,person]; got {reader.fieldnames}"
             )
         return {Path(r["image"]).name: r for r in reader}
-
-
-def id_stem(source: str) -> str:
-    """Source path without extension, '/' -> '__': the stem of its faces' ids."""
-    stem = source.rsplit(".", 1)[0] if "." in Path(source).name else source
-    return stem.replace("/", "__")
-
-
-def face_id(source: str, index: int, stem: str | None = None) -> str:
-    """Id (and file stem) of a face: ``<id_stem(source)>_<index>``."""
-    return f"{stem if stem is not None else id_stem(source)}_{index}"
-
-
-def unique_stems(sources: Sequence[str]) -> dict[str, str]:
-    """Id stems for sources in order; on a clash (``x.jpg`` and ``x.png``, or ``a/b.jpg`` and
-    ``a__b.jpg``) the later source keeps its extension, so two photos never share files.
-
-    Computed over the whole sorted listing, done or not, so a resumed run assigns the same ids.
-    """
-    used: set[str] = set()
-    out: dict[str, str] = {}
-    for src in sources:
-        stem = id_stem(src)
-        if stem in used:
-            stem = src.replace("/", "__")
-            k = 1
-            while stem in used:
-                stem, k = f"{src.replace('/', '__')}~{k}", k + 1
-        used.add(stem)
-        out[src] = stem
-    return out
 
 
 def plan_sources(

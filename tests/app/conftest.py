@@ -21,7 +21,7 @@ def hallucinator():
 @pytest.fixture(scope="module")
 def demo(hallucinator, tmp_path_factory):
     """A Demo without an inpainter; module-scoped so its face preparers load once."""
-    from facectx.app import Demo
+    from facectx.demo import Demo
 
     d = Demo(hallucinator, work_dir=tmp_path_factory.mktemp("app-results"))
     yield d
@@ -78,8 +78,8 @@ def swapinpaint_checkpoint(
 def inpaint_demo(hallucinator, tmp_path_factory):
     """A Demo with a tiny random-init SwapInpaint model (its outputs are noise, its geometry
     is real: holes, warping back, full resolution)."""
-    from facectx.app import Demo
-    from facectx.inpaint import Inpainter
+    from facectx.demo import Demo
+    from facectx.inference import Inpainter
 
     root = tmp_path_factory.mktemp("app-inpaint")
     ckpt = swapinpaint_checkpoint(root / "tiny.ckpt")

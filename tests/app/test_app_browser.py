@@ -223,7 +223,7 @@ def test_a_photo_gives_portraits_and_the_photo_pasted_back(driver, app_url, wild
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from facectx.app import read_photo
+    from facectx.demo import read_photo
 
     photo = wild_photos / PHOTO
     h, w = read_photo(photo).shape[:2]  # upright, as the page shows it
@@ -279,7 +279,7 @@ def test_inpaint_with_a_reference_at_full_resolution(driver, app_url, wild_photo
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from facectx.app import read_photo
+    from facectx.demo import read_photo
 
     photo, reference = wild_photos / "img12.jpg", wild_photos / "img5.jpg"
     h, w = read_photo(photo).shape[:2]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facectx.app import (
+from facectx.demo import (
     EXAMPLES,
     NO_INPAINT,
     AppError,

@@ -12,8 +12,8 @@ from synthetic_faces import FACES, SIZE
 from facectx._conf import config_dir
 from facectx.data.datamodule import FaceDataModule, holdout
 from facectx.data.manifest import ManifestError
-from facectx.data.pyramid import build_pyramid
 from facectx.masks import CenterMask, IrregularMask, MaskSampler
+from facectx.zoo.pyramid import build_pyramid
 
 SIZES = (8, 16, 32, 64)
 
@@ -27,6 +27,31 @@ def make_dm(root, **kw) -> FaceDataModule:
 def first_batch(dm: FaceDataModule, loader) -> dict:
     batch = next(iter(loader))
     return dm.on_after_batch_transfer(batch, 0)
+
+
+def test_training_batch_and_inference_give_the_same_pyramid(prepared_root, monkeypatch):
+    """The pyramid a training batch carries is exactly the one CascadeGenerator.hallucinate
+    builds from the same face at inference (one builder, facectx.zoo.pyramid)."""
+    from facectx.zoo import CascadeGenerator
+
+    dm = make_dm(prepared_root)
+    dm.setup("fit")
+    batch = first_batch(dm, dm.val_dataloader())
+    gen = CascadeGenerator(sizes=SIZES, width=1 / 16)
+    seen = {}
+    real_trace = gen.trace
+
+    def spy(pyramid, *a, **k):
+        seen.update(pyramid)
+        return real_trace(pyramid, *a, **k)
+
+    monkeypatch.setattr(gen, "trace", spy)
+    with torch.inference_mode():
+        gen.hallucinate(batch["masked"], batch["mask"])
+    assert sorted(seen) == sorted(batch["pyramid"]) == list(SIZES)
+    for s in SIZES:
+        for key in ("masked", "mask"):
+            assert torch.equal(seen[s][key], batch["pyramid"][s][key]), (s, key)
 
 
 def test_batch_spec(prepared_root):

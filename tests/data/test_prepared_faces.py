@@ -12,8 +12,9 @@ from synthetic_faces import FACES, LEFT_EYE_RGB, RIGHT_EYE_RGB, SIZE
 
 from facectx.data.datasets import EpochSampler, PreparedFaces, PreparedFileError
 from facectx.data.manifest import ManifestError
-from facectx.data.transforms import IBUG68_MIRROR, hflip, image_to_tensor, mirror_landmarks
+from facectx.data.transforms import IBUG68_MIRROR, hflip, mirror_landmarks
 from facectx.masks import FaceHullMask, IrregularMask, hull_mask
+from facectx.pixels import from_uint8
 
 
 def test_item_keys_shapes_dtypes_ranges(prepared_root):
@@ -203,6 +204,6 @@ def test_wrong_image_size_is_a_clear_error(prepared_copy):
         PreparedFaces(prepared_copy)
 
 
-def test_image_to_tensor_range():
-    t = image_to_tensor(np.array([[[0, 255, 128]]], np.uint8))
+def test_from_uint8_range():
+    t = from_uint8(np.array([[[0, 255, 128]]], np.uint8))
     assert t.shape == (3, 1, 1) and t[0].item() == -1 and t[1].item() == 1

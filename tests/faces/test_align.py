@@ -11,7 +11,7 @@ from facectx.faces.align import (
     warp_to_frame,
     warp_to_source,
 )
-from facectx.faces.frame import CanonicalFrame, eye_centres, transform_points
+from facectx.geometry.frame import CanonicalFrame, eye_centres, transform_points
 
 
 def _smooth(h, w) -> np.ndarray:

@@ -13,7 +13,6 @@ from facectx.faces.detect import (
     build_detector,
     mtcnn_to_dlib_box,
 )
-from facectx.faces.frame import eye_centres
 from facectx.faces.io import read_image
 from facectx.faces.landmarks import (
     DlibLandmarker,
@@ -21,6 +20,7 @@ from facectx.faces.landmarks import (
     MissingWeightsError,
     build_landmarker,
 )
+from facectx.geometry.frame import eye_centres
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facectx.faces.frame import CanonicalFrame, eye_centres
 from facectx.faces.io import read_image
 from facectx.faces.pipeline import SKIP_REASONS, AlignedFace, FacePreparer
+from facectx.geometry.frame import CanonicalFrame, eye_centres
 
 
 @pytest.fixture(scope="module")

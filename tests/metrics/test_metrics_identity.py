@@ -113,13 +113,13 @@ def test_dlib_library_descriptor_agrees_with_the_port():
 
     from facectx.assets import sample_root
     from facectx.data.datasets import PreparedFaces
-    from facectx.methods.base import to_uint8_hwc
     from facectx.metrics import DlibNativeDescriptor
+    from facectx.pixels import to_uint8
     from facectx.pretrained import load
 
     faces = PreparedFaces(sample_root(), split="train")
     b = next(iter(DataLoader(faces, batch_size=4)))
-    native = DlibNativeDescriptor()(to_uint8_hwc(b["image"]), b["landmarks"].numpy())
+    native = DlibNativeDescriptor()(to_uint8(b["image"]), b["landmarks"].numpy())
     port = load("dlib-resnet")(b["image"])
     assert native.shape == port.shape == (4, 128)
     assert cosine(native, port).min() > 0.97

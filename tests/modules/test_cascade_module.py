@@ -7,10 +7,10 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from facectx.data.pyramid import build_pyramid
 from facectx.losses import CascadeLoss
 from facectx.modules.cascade import CascadeGAN, context_l1
 from facectx.zoo import CascadeGenerator, CasiaDiscriminator
+from facectx.zoo.pyramid import build_pyramid
 
 from .conftest import needs_sample
 

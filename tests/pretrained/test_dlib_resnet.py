@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from facectx.faces.frame import CanonicalFrame, similarity_from_points
+from facectx.geometry.frame import CanonicalFrame, similarity_from_points
 from facectx.pretrained.dlib_dat import DlibFormatError
 from facectx.pretrained.dlib_resnet import (
     DLIB_CHIP_EYES,

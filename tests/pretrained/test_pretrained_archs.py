@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from facectx.faces.frame import CanonicalFrame
+from facectx.geometry.frame import CanonicalFrame
 from facectx.pretrained import RandomWeightsWarning, load
 from facectx.pretrained.adapters import (
     ARCFACE_EYES_112,

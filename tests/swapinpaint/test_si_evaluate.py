@@ -13,10 +13,10 @@ from facectx.blend import poisson_blend
 from facectx.data.manifest import read_manifest
 from facectx.data.pairs import PairedFaces
 from facectx.masks import FacialMask, OcularMask
-from facectx.methods.base import to_uint8_hwc
 from facectx.methods.swapinpaint import PasteReference, SwapInpaintMethod, blend_batch
 from facectx.metrics.evaluator import Evaluator, Instruments
 from facectx.metrics.tables import results_markdown
+from facectx.pixels import to_uint8
 
 from .conftest import TinyIdentity, needs_dlib, needs_sample, swapinpaint_checkpoint
 
@@ -62,10 +62,10 @@ def test_blending_ignores_what_the_hole_held():
         blend_batch(masked, source, mask, dilate=3), blend_batch(image, source, mask, dilate=3)
     )
     known = mask.expand_as(a) > 0.5
-    q = torch.from_numpy(to_uint8_hwc(image)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    q = torch.from_numpy(to_uint8(image)).permute(0, 3, 1, 2).float() / 127.5 - 1
     assert torch.equal(a[known], q[known])
-    one = poisson_blend(to_uint8_hwc(image)[0], to_uint8_hwc(source)[0], mask[0, 0] < 0.5)
-    assert np.array_equal(to_uint8_hwc(a)[0], one)
+    one = poisson_blend(to_uint8(image)[0], to_uint8(source)[0], mask[0, 0] < 0.5)
+    assert np.array_equal(to_uint8(a)[0], one)
 
 
 @needs_sample

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from facectx.inpaint import Inpainter, InpaintError, inpaint_photos
+from facectx.inference import Inpainter, InpaintError
+from facectx.inpaint import inpaint_photos
 
 from .conftest import TinyIdentity, needs_dlib, random_pairs
 from .conftest import swapinpaint_checkpoint as _checkpoint

@@ -111,7 +111,7 @@ def test_overfitting_a_tiny_set_lowers_the_losses(tmp_path):
 
 
 def test_checkpoint_round_trip_into_the_inpainter(tmp_path):
-    from facectx.inpaint import Inpainter
+    from facectx.inference import Inpainter
 
     identity = TinyIdentity()
     model = make_module(identity=identity, content_iterations=1, ema_decay=0.9)

@@ -8,15 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facectx.background import (
-    fit_background,
-    laplacian_blend,
-    pick_backgrounds,
-    replace_background,
-    replace_folder,
-)
+from facectx.background import pick_backgrounds, replace_folder
 from facectx.faces.io import read_png, write_png
 from facectx.segment import GrabCutSegmenter, NetworkSegmenter, SegmenterNotAvailableError
+from facectx.segment.replace import fit_background, laplacian_blend, replace_background
 
 from .conftest import needs_sample, replicate_sample
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facectx.zoo.layers import _build_pyramid
+from facectx.zoo.pyramid import build_pyramid
 
 SIZES = (8, 16, 32, 64, 128)
 TINY = 1 / 8
@@ -35,4 +35,4 @@ def sample() -> dict[str, torch.Tensor]:
 
 @pytest.fixture
 def pyramid(sample) -> dict[int, dict[str, torch.Tensor]]:
-    return _build_pyramid(sample["image"], sample["masked"], sample["mask"], SIZES)
+    return build_pyramid(sample["image"], sample["masked"], sample["mask"], SIZES)

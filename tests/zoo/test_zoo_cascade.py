@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from facectx.zoo import CascadeGenerator, CascadeTrace
-from facectx.zoo.layers import _build_pyramid
+from facectx.zoo.pyramid import build_pyramid
 
 SIZES = (8, 16, 32, 64, 128)
 TINY = 1 / 8  # width multiplier for fast tests
@@ -93,7 +93,7 @@ def test_pyramid_errors(pyramid):
 
 def test_build_pyramid_helper(make_sample):
     s = make_sample(batch=1)
-    pyr = _build_pyramid(s["image"], s["masked"], s["mask"], SIZES)
+    pyr = build_pyramid(s["image"], s["masked"], s["mask"], SIZES)
     full = s["mask"]
     for size, level in pyr.items():
         k = 128 // size
@@ -102,7 +102,7 @@ def test_build_pyramid_helper(make_sample):
         # 1 only where the whole k×k cell is 1
         cells = full.unfold(2, k, k).unfold(3, k, k).amin(dim=(-1, -2))
         assert torch.equal(m, cells)
-        if k > 1:  # same downsampling as facectx.data.pyramid (no re-masking)
+        if k > 1:  # same downsampling as facectx.zoo.pyramid (no re-masking)
             want = F.interpolate(s["masked"], size=size, mode="bilinear", antialias=True)
             assert torch.allclose(level["masked"], want)
         assert level["image"].shape == (1, 3, size, size)
@@ -118,17 +118,6 @@ def test_hallucinate(sample):
     assert torch.equal(y[keep], sample["masked"][keep])
     with pytest.raises(ValueError):
         gen.hallucinate(sample["masked"][..., :64, :64], sample["mask"][..., :64, :64])
-
-
-def test_private_pyramid_matches_data_pipeline(make_sample):
-    """zoo's private helper agrees with facectx.data.pyramid on binary masks (lead: dedupe)."""
-    data_pyramid = pytest.importorskip("facectx.data.pyramid")
-    s = make_sample(batch=1, seed=3)
-    ours = _build_pyramid(s["image"], s["masked"], s["mask"], SIZES)
-    theirs = data_pyramid.build_pyramid(s["image"], s["masked"], s["mask"], SIZES)
-    for size in SIZES:
-        for key in ("image", "masked", "mask"):
-            assert torch.allclose(ours[size][key], theirs[size][key]), (size, key)
 
 
 def test_shuffle_blur_removes_every_period_two_pattern_and_adds_no_parameters(pyramid):

@@ -11,11 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-
-def to_uint8(x: Tensor) -> np.ndarray:
-    """(3, H, W) or (B, 3, H, W) tensor in [-1, 1] -> HxWx3 / BxHxWx3 uint8."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.movedim(-3, -1).cpu().numpy()
+from facectx.pixels import to_uint8
 
 
 def make_grid_image(columns: list[Tensor], size: int, pad: int = 2) -> np.ndarray:

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 from facectx.data.datasets import EpochSampler, MaskFn, PreparedFaces
 from facectx.data.loader import ResumableDataLoader
 from facectx.data.manifest import ManifestError, read_manifest
-from facectx.data.pyramid import build_pyramid
 from facectx.data.transforms import holdout_generator
+from facectx.zoo.pyramid import build_pyramid
 
 
 def holdout(

@@ -29,13 +29,13 @@ from facectx.data.manifest import META, ManifestError, read_manifest
 from facectx.data.transforms import (
     binary_to_tensor,
     hflip,
-    image_to_tensor,
     item_generator,
     mirror_landmarks,
     order_generator,
 )
 from facectx.masks.ops import apply_mask
 from facectx.masks.sampler import MaskFn
+from facectx.pixels import from_uint8
 
 _RERUN = (
     "The prepared folder is incomplete or was edited: restore the file, or re-run "
@@ -215,7 +215,7 @@ class PreparedFaces(Dataset):
         flip = bool(torch.rand((), generator=gen) < 0.5) and self.mirror
 
         s = self.size
-        image = image_to_tensor(self._read_rgb(row))
+        image = from_uint8(self._read_rgb(row))
         valid = self._read_binary(row, "valid")
         landmarks = self._read_landmarks(row)
         stored = self._read_binary(row, "mask") if self.mask is None else None

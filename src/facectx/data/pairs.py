@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 
 from facectx.data.datamodule import FaceDataModule
 from facectx.data.datasets import MaskFn, PreparedFaces
-from facectx.data.transforms import hflip, image_to_tensor, mirror_landmarks, seeded_generator
+from facectx.data.transforms import hflip, mirror_landmarks, seeded_generator
+from facectx.pixels import from_uint8
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class PairedFaces(Dataset):
         ref_index, same = self.draw_reference(index, gen)
         flip = bool(torch.rand((), generator=gen) < 0.5) and self.mirror
         ref_row = self.faces.rows[ref_index]
-        reference = image_to_tensor(self.faces._read_rgb(ref_row))
+        reference = from_uint8(self.faces._read_rgb(ref_row))
         ref_landmarks = self.faces._read_landmarks(ref_row)
         if flip:
             reference = hflip(reference)

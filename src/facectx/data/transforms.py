@@ -45,13 +45,6 @@ def hflip(x: Tensor) -> Tensor:
     return torch.flip(x, dims=[-1])
 
 
-def image_to_tensor(rgb: np.ndarray) -> Tensor:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [-1, 1]."""
-    return (
-        torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-    )
-
-
 def binary_to_tensor(mask: np.ndarray) -> Tensor:
     """(H, W) uint8 0/255 (or 0/1) -> (1, H, W) float32 {0, 1}, thresholded at half."""
     thresh = 127 if mask.max(initial=0) > 1 else 0

@@ -1,7 +1,7 @@
 """Face detection, landmarks, alignment into the canonical frame.
 
 The common names are importable from here; submodules load on first use, so importing
-``facectx.faces.frame`` stays cheap (no dlib, OpenCV or torch).
+``facectx.faces`` stays cheap (no dlib, OpenCV or torch until a name is used).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from facectx._lazy import lazy_exports
 
 _LAZY = {
-    "CanonicalFrame": "facectx.faces.frame",
-    "alignment_matrix": "facectx.faces.frame",
+    "CanonicalFrame": "facectx.geometry.frame",
+    "alignment_matrix": "facectx.geometry.frame",
     "AlignedFace": "facectx.faces.pipeline",
     "FacePreparer": "facectx.faces.pipeline",
     "PrepareResult": "facectx.faces.pipeline",

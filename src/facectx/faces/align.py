@@ -1,6 +1,6 @@
 """Warping between a source photo and the canonical frame, in both directions.
 
-The forward matrix (source -> canonical) comes from :func:`facectx.faces.frame.alignment_matrix`;
+The forward matrix (source -> canonical) comes from :func:`facectx.geometry.frame.alignment_matrix`;
 everything here is plain OpenCV affine warping around it. Pixels of the frame that fall outside
 the source photo are filled black and marked 0 in a "valid" mask, because they are not real
 context and must stay out of losses and metrics.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facectx.faces.frame import CanonicalFrame, alignment_matrix, transform_points
-from facectx.masks.hull import hull_mask
+from facectx.geometry.frame import CanonicalFrame, alignment_matrix, transform_points
+from facectx.geometry.hull import hull_mask
 
 
 def matrix_scale(matrix: np.ndarray) -> float:

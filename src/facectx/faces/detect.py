@@ -5,7 +5,7 @@
 * ``mtcnn``: facenet-pytorch's MTCNN (weights ship in its wheel). Finds more profile and small
   faces; slower on CPU.
 * ``fan``: S3FD, the detector face-alignment pairs with FAN. Its weights are not in any wheel
-  and must be placed by hand (see :func:`facectx.faces.landmarks.torch_hub_checkpoint`).
+  and must be placed by hand (see :func:`facectx.pretrained.registry.torch_hub_checkpoint`).
 
 Models load in the constructor, never at import, so worker processes build their own.
 """
@@ -191,7 +191,7 @@ class S3fdDetector:
     URL = "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
 
     def __init__(self, min_score: float = 0.5, max_side: int | None = 2048, device: str = "cpu"):
-        from facectx.faces.landmarks import torch_hub_checkpoint
+        from facectx.pretrained.registry import torch_hub_checkpoint
 
         weights = torch_hub_checkpoint(
             self.WEIGHTS, self.URL, what="S3FD face detector (detector=fan)"

@@ -53,6 +53,16 @@ def list_images(
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def list_inputs(input: str | Path) -> tuple[Path, list[tuple[str, Path]]]:
+    """(base folder, [(source relative to base, path)]) for one image file or a folder."""
+    p = Path(input).expanduser().resolve()
+    if p.is_file():
+        return p.parent, [(p.name, p)]
+    if not p.is_dir():
+        raise FileNotFoundError(f"input {p} is neither an image file nor a folder")
+    return p, [(q.relative_to(p).as_posix(), q) for q in list_images(p)]
+
+
 def _to_rgb_uint8(im) -> np.ndarray:
     """Any decoded PIL image -> (H, W, 3) uint8 RGB. Alpha is composited onto black."""
     mode = im.mode

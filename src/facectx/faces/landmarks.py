@@ -16,29 +16,17 @@ from typing import Protocol
 import numpy as np
 
 from facectx.faces.detect import Box
+from facectx.pretrained.registry import MissingWeightsError, torch_hub_checkpoint
 
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights are not on disk and will not be downloaded."""
-
-
-def torch_hub_checkpoint(filename: str, url: str, what: str) -> Path:
-    """Path of a file in torch hub's checkpoint cache, or a MissingWeightsError saying where to put it.
-
-    face-alignment looks for its weights in ``<torch.hub.get_dir()>/checkpoints/<filename>`` and
-    downloads them when absent; checking first turns an offline hang into a clear message.
-    """
-    import torch
-
-    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    if not path.is_file():
-        raise MissingWeightsError(
-            f"{what}: weights file {filename} not found at {path}. facectx does not download "
-            f"it. Fetch {url} on a machine with internet access and copy it to {path} (or set "
-            "TORCH_HOME so that $TORCH_HOME/hub/checkpoints/ holds it). Without it, use "
-            "detector=hog landmarks=dlib."
-        )
-    return path
+__all__ = [
+    "DlibLandmarker",
+    "FanLandmarker",
+    "Landmarker",
+    "MissingWeightsError",
+    "build_landmarker",
+    "dlib_predictor_path",
+    "torch_hub_checkpoint",
+]
 
 
 def dlib_predictor_path() -> Path:

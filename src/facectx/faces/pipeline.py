@@ -13,8 +13,8 @@ import numpy as np
 
 from facectx.faces.align import align_face
 from facectx.faces.detect import Box, Detection, FaceDetector, build_detector
-from facectx.faces.frame import CanonicalFrame, eye_centres
 from facectx.faces.landmarks import Landmarker, build_landmarker
+from facectx.geometry.frame import CanonicalFrame, eye_centres
 
 # Why an input produced no face; the fixed vocabulary of skipped.csv's "reason" column.
 SKIP_REASONS = ("unreadable", "no_face", "too_small", "too_many_faces", "error")
@@ -158,3 +158,50 @@ class FacePreparer:
                 )
             )
         return PrepareResult(faces=out, dropped=dropped)
+
+
+@dataclass(frozen=True)
+class PreparerSpec:
+    """Picklable recipe for a FacePreparer, so each worker process builds its own models.
+
+    Args:
+        size, eye_distance, eye_y: the canonical frame (see ``CanonicalFrame``).
+        detector: registry name (``hog``/``mtcnn``/``fan``) or a Hydra ``_target_`` dict.
+        landmarker: registry name (``dlib``/``fan``) or a Hydra ``_target_`` dict.
+        upsample: HOG doublings when ``detector`` is a name.
+        faces: ``largest`` (a dataset's main subject; the default here), ``all`` (every face,
+            largest first; ``hallucinate``'s default) or ``one`` (skip photos with several).
+        min_face: minimum eye distance / box side in source pixels.
+    """
+
+    size: int = 128
+    eye_distance: float = 0.27
+    eye_y: float = 0.43
+    detector: str | dict = "hog"
+    landmarker: str | dict = "dlib"
+    upsample: int = 1
+    faces: str = "largest"
+    min_face: float = 20.0
+
+    def build(self) -> FacePreparer:
+        return FacePreparer(
+            CanonicalFrame(self.size, self.eye_distance, self.eye_y),
+            detector=_build(self.detector),
+            landmarker=_build(self.landmarker),
+            upsample=self.upsample,
+            faces=self.faces,
+            min_face=self.min_face,
+        )
+
+    def describe(self, part: str) -> str | dict:
+        """Short description of the detector or landmarker for meta.json."""
+        spec = getattr(self, part)
+        return spec if isinstance(spec, str) else dict(spec)
+
+
+def _build(spec: str | dict):
+    if isinstance(spec, str):
+        return spec
+    from hydra.utils import instantiate
+
+    return instantiate(dict(spec))

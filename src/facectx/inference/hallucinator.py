@@ -9,58 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-
-class CheckpointError(ValueError):
-    """A checkpoint file is unreadable or not a facectx checkpoint of the expected kind."""
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint safely (``weights_only``) with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupted, truncated, not a torch file, or unsafe content
-        raise checkpoint_error(path, e) from e
-
-
-def checkpoint_error(path: str | os.PathLike, e: BaseException) -> CheckpointError:
-    """A :class:`CheckpointError` for a file torch could not load safely. torch's own message
-    advises retrying with ``weights_only=False``, which would run whatever code an untrusted
-    file carries: it is not passed on."""
-    import pickle
-
-    if isinstance(e, pickle.UnpicklingError):
-        return CheckpointError(
-            f"refusing to load checkpoint {path}: it holds Python objects other than tensors "
-            "and plain values, which facectx never writes, and loading them could run code. "
-            "Use a checkpoint written by `python -m facectx.train`."
-        )
-    return CheckpointError(
-        f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}. "
-        "Is it a file written by `python -m facectx.train` (checkpoints/last.ckpt in the run "
-        "folder)?"
-    )
-
-
-def check_finished(path: str | os.PathLike, meta: dict) -> None:
-    """Refuse a ProGAN checkpoint saved before the network grew to its final size: it would
-    make e.g. 8 px portraits where the run was meant to make 128 px ones."""
-    progan = meta.get("progan")
-    if not isinstance(progan, dict) or "size" not in progan:
-        return
-    size, scales = int(progan["size"]), [int(s) for s in progan.get("scales") or []]
-    final = scales[-1] if scales else size
-    if size < final:
-        epochs = sum(int(e) for e in progan.get("epochs_per_scale") or [])
-        schedule = f" (trainer.max_epochs={epochs} completes the schedule)" if epochs else ""
-        raise CheckpointError(
-            f"{path} is a ProGAN checkpoint saved at {size} px, before the network grew to "
-            f"{final} px: it makes {size}x{size} portraits where {final}x{final} are needed. "
-            f"Train longer, resuming with ckpt_path={path}{schedule}, or pick a checkpoint of "
-            f"the run saved at {final} px."
-        )
+from facectx.checkpoint import CheckpointError, check_finished, load_checkpoint
 
 
 def load_hallucinator(
@@ -89,7 +38,7 @@ def load_hallucinator(
 class Hallucinator:
     """Hallucinate context and background around masked faces with a trained cascade.
 
-    Input: canonical aligned faces (see ``facectx.faces.frame``) as ``masked`` (B,3,S,S) in
+    Input: canonical aligned faces (see ``facectx.geometry.frame``) as ``masked`` (B,3,S,S) in
     [-1, 1] (black, i.e. -1, outside the face) and ``mask`` (B,1,S,S) keep-masks (1 = face).
     Output: (B,3,S,S) in [-1, 1]; face pixels are the input's, exactly.
     """
@@ -207,9 +156,9 @@ class Hallucinator:
         Returns:
             ``facectx.faces.pipeline.AlignedFace`` items; empty when no face qualifies.
         """
-        from facectx.faces.frame import CanonicalFrame
         from facectx.faces.io import read_image
         from facectx.faces.pipeline import FacePreparer
+        from facectx.geometry.frame import CanonicalFrame
 
         frame = self.frame or {}
         key = (faces, detector, landmarker)
@@ -231,13 +180,12 @@ class Hallucinator:
 
         Kept pixels are copied from the input in uint8, so they are bit-exact whatever the
         device or precision the generator ran at."""
-        from facectx.data.transforms import image_to_tensor
         from facectx.masks.ops import apply_mask
-        from facectx.methods.base import to_uint8_hwc
+        from facectx.pixels import from_uint8, to_uint8
 
-        image = torch.stack([image_to_tensor(im) for im in images])
+        image = from_uint8(np.stack(images))
         mask = torch.stack([torch.from_numpy((k > 0).astype(np.float32))[None] for k in keeps])
-        out = to_uint8_hwc(self(apply_mask(image, mask), mask))
+        out = to_uint8(self(apply_mask(image, mask), mask))
         keep = np.stack([(k > 0) for k in keeps])[..., None]
         return np.where(keep, np.stack(images), out)
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from facectx.losses import terms
-from facectx.masks.ops import downsample_keep
+from facectx.zoo.pyramid import downsample_keep
 
 ADV_KINDS = ("bce", "hinge", "lsgan")
 
@@ -41,7 +41,7 @@ def kl_standard_normal(mu: Tensor, std: Tensor) -> Tensor:
 
 def downsample_image(x: Tensor, size: int) -> Tensor:
     """Bilinear antialiased downsampling to ``size``×``size`` (identity at the same size), as
-    ``facectx.data.pyramid`` builds its levels."""
+    ``facectx.zoo.pyramid`` builds its levels."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.faces.frame import LEFT_EYE, RIGHT_EYE
-from facectx.masks.hull import hull_mask
+from facectx.geometry.frame import LEFT_EYE, RIGHT_EYE
+from facectx.geometry.hull import hull_mask
 from facectx.masks.ops import as_generator, dilate_hole, feather, size_hw
 
 # iBUG 68 parts; "right"/"left" are the subject's (the subject's right is on the image left).

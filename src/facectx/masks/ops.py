@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from facectx.zoo.pyramid import downsample_keep  # noqa: F401  (part of the masks API)
+
 
 def as_generator(
     generator: torch.Generator | int | None, who: str = "this mask"
@@ -89,20 +91,3 @@ def feather(mask: Tensor, pixels: int) -> Tensor:
         d = cv2.distanceTransform(m, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         out[i] = np.minimum(d / (pixels + 1.0), 1.0)
     return torch.from_numpy(out).reshape(shape).to(mask.device)
-
-
-def downsample_keep(mask: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Conservative downsampling of a (B, 1, H, W) keep mask to ``size``.
-
-    A low-resolution pixel is 1 only where its whole source cell is 1 (a min-pool, done as
-    ``-adaptive_max_pool2d(-mask)`` so non-integer ratios work), so "known" never claims a pixel
-    that is partly hole. Soft (feathered) masks give the minimum of each cell.
-    """
-    h, w = size_hw(size)
-    if mask.shape[-2:] == (h, w):
-        return mask
-    if mask.shape[-2] < h or mask.shape[-1] < w:
-        raise ValueError(
-            f"downsample_keep: cannot grow a mask {tuple(mask.shape[-2:])} to {(h, w)}"
-        )
-    return -F.adaptive_max_pool2d(-mask, (h, w))

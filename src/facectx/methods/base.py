@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -80,17 +79,6 @@ def ok(images: Tensor, notes: list[str] | None = None) -> Prediction:
     return Prediction(images, [None] * len(images), notes or [])
 
 
-def to_uint8_hwc(x: Tensor) -> np.ndarray:
-    """(3, H, W) or (B, 3, H, W) in [-1, 1] -> (H, W, 3) / (B, H, W, 3) uint8."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.movedim(-3, -1).cpu().numpy()
-
-
-def from_uint8_hwc(a: np.ndarray) -> Tensor:
-    """(H, W, 3) or (B, H, W, 3) uint8 -> (3, H, W) / (B, 3, H, W) float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(a)).movedim(-1, -3).float() / 127.5 - 1.0
-
-
 def paste_face(masked: Tensor, mask: Tensor, fill: Tensor) -> Tensor:
     """Known pixels from ``masked`` where ``mask`` is 1, ``fill`` elsewhere (mask may be soft)."""
     return mask * masked + (1.0 - mask) * fill
@@ -111,8 +99,6 @@ __all__ = [
     "Originals",
     "Prediction",
     "cache_path",
-    "from_uint8_hwc",
     "ok",
     "paste_face",
-    "to_uint8_hwc",
 ]

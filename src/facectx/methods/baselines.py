@@ -28,11 +28,10 @@ from facectx.methods.base import (
     Method,
     Prediction,
     cache_path,
-    from_uint8_hwc,
     ok,
     paste_face,
-    to_uint8_hwc,
 )
+from facectx.pixels import from_uint8, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ class MeanContext(Method):
                 torch.save(self.mean, path)
                 from PIL import Image
 
-                Image.fromarray(to_uint8_hwc(self.mean)).save(path.with_suffix(".png"))
+                Image.fromarray(to_uint8(self.mean)).save(path.with_suffix(".png"))
                 log.info("mean_context: mean of %d faces saved to %s", len(faces), path)
         self.count = len(faces)
         self.mean = self.mean.to(device)
@@ -192,7 +191,7 @@ class CvInpaint(Method):
 
         flag = getattr(cv2, self.FLAGS[self.algorithm])
         masked, mask = batch["masked"], batch["mask"]
-        rgb = to_uint8_hwc(masked)
+        rgb = to_uint8(masked)
         holes = (mask[:, 0] < 0.5).cpu().numpy().astype(np.uint8) * 255
         filled = np.stack(
             [
@@ -200,7 +199,7 @@ class CvInpaint(Method):
                 for im, h in zip(rgb, holes)
             ]
         )
-        fill = from_uint8_hwc(filled).to(masked.device)
+        fill = from_uint8(filled).to(masked.device)
         return ok(paste_face(masked, mask, fill))
 
     def describe(self) -> str:

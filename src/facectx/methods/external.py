@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facectx.methods.base import Method, Prediction, from_uint8_hwc
+from facectx.methods.base import Method, Prediction
+from facectx.pixels import from_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -118,7 +119,7 @@ class PredDirMethod(Method):
                 rgb = np.zeros((self.size, self.size, 3), np.uint8)
             images.append(rgb)
             problems.append(problem)
-        out = from_uint8_hwc(np.stack(images)).to(batch["masked"].device)
+        out = from_uint8(np.stack(images)).to(batch["masked"].device)
         return Prediction(out, problems)
 
     def finish(self, evaluated_ids: set[str]) -> list[str]:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import Method, from_uint8_hwc, ok, paste_face, to_uint8_hwc
+from facectx.methods.base import Method, ok, paste_face
+from facectx.pixels import from_uint8, to_uint8
 
 OUTPUTS = ("blended", "composite", "content")
 
@@ -33,12 +34,12 @@ def blend_batch(masked: Tensor, source: Tensor, mask: Tensor, dilate: int) -> Te
     """
     from facectx.blend import poisson_blend
 
-    dst, src = to_uint8_hwc(masked), to_uint8_hwc(source)
+    dst, src = to_uint8(masked), to_uint8(source)
     holes = (mask[:, 0] < 0.5).cpu().numpy()
     out = np.stack(
         [poisson_blend(dst[k], src[k], holes[k], dilate=dilate) for k in range(len(dst))]
     )
-    return from_uint8_hwc(out).to(masked.device)
+    return from_uint8(out).to(masked.device)
 
 
 class _SharedRun:
@@ -51,7 +52,7 @@ class _SharedRun:
         self._out: dict[str, Tensor] = {}
 
     def setup(self, size: int, device: torch.device) -> None:
-        from facectx.inpaint import Inpainter
+        from facectx.inference import Inpainter
 
         if self.inpainter is None:
             self.inpainter = Inpainter.from_checkpoint(
@@ -76,7 +77,7 @@ _RUNS: dict[tuple[str, bool], _SharedRun] = {}
 
 
 class SwapInpaintMethod(Method):
-    """A trained SwapInpaint checkpoint (``facectx.inpaint.Inpainter``) on the reference pairs.
+    """A trained SwapInpaint checkpoint (``facectx.inference.Inpainter``) on the reference pairs.
 
     Args:
         ckpt: checkpoint written by ``facectx.train`` with a swapinpaint experiment.

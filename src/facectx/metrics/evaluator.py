@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import Method, Originals, to_uint8_hwc
+from facectx.methods.base import Method, Originals
+from facectx.pixels import quantize, to_uint8
 
 log = logging.getLogger("facectx.evaluate")
 
@@ -91,11 +92,6 @@ class Instruments:
 
 # ---------------------------------------------------------------------------------------------
 # the evaluation loop
-
-
-def quantize(x: Tensor) -> Tensor:
-    """Round [-1, 1] images to the 256 levels of an 8-bit PNG."""
-    return torch.round((x.clamp(-1, 1) + 1.0) * 127.5) / 127.5 - 1.0
 
 
 @dataclass
@@ -227,7 +223,7 @@ class Evaluator:
         net = self.ins.identity
         if hasattr(net, "forward"):
             return net(x).float().cpu()
-        return net(to_uint8_hwc(x), landmarks.cpu().numpy())
+        return net(to_uint8(x), landmarks.cpu().numpy())
 
     def _landmarks(self, u8: np.ndarray, boxes: list) -> np.ndarray:
         out = np.full((len(u8), 68, 2), np.nan)
@@ -349,7 +345,7 @@ class Evaluator:
         if ins.fid is not None:
             out["fid"] = ins.fid(image).double().cpu()
         if ins.landmarks is not None:
-            u8 = to_uint8_hwc(image)
+            u8 = to_uint8(image)
             prior = b["landmarks"].cpu().numpy()
             out["boxes"] = [ins.landmarks.box(u8[k], prior[k]) for k in range(len(u8))]
             out["landmarks"] = self._landmarks(u8, out["boxes"])
@@ -391,7 +387,7 @@ class Evaluator:
             i_h = orig["fid"] if ref else ins.fid(out).double().cpu()
         if orig["landmarks"] is not None:
             lm_o = orig["landmarks"]
-            lm_h = lm_o if ref else self._landmarks(to_uint8_hwc(out), orig["boxes"])
+            lm_h = lm_o if ref else self._landmarks(to_uint8(out), orig["boxes"])
             vals["pose_err"] = pose_error(lm_o, lm_h, self.size)
             vals["expr_err"] = expression_error(lm_o, lm_h)
         if not ref:
@@ -427,7 +423,7 @@ class Evaluator:
 
         folder = self.output_dir / "outputs" / _safe(name)
         folder.mkdir(parents=True, exist_ok=True)
-        for face_id, img, g in zip(ids, to_uint8_hwc(out), good):
+        for face_id, img, g in zip(ids, to_uint8(out), good):
             if g:
                 Image.fromarray(img).save(folder / f"{face_id}.png")
 

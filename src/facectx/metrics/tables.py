@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import to_uint8_hwc
 from facectx.metrics.evaluator import (
     PER_IMAGE_COLUMNS,
     RESULT_COLUMNS,
     EvaluationResult,
 )
+from facectx.pixels import to_uint8
 
 # (column, header, format) of the three tables in results.md; "{fpr}" is filled in
 TABLE_PAPER = (
@@ -191,7 +191,7 @@ def _write_grid(path: Path, samples: dict[str, list[Tensor]], pad: int = 2) -> N
     s = cols[0].shape[-1]
     canvas = np.full((n * (s + pad) + pad, len(cols) * (s + pad) + pad, 3), 255, np.uint8)
     for j, col in enumerate(cols):
-        imgs = to_uint8_hwc(col[:n])
+        imgs = to_uint8(col[:n])
         for i in range(n):
             y, x = pad + i * (s + pad), pad + j * (s + pad)
             canvas[y : y + s, x : x + s] = imgs[i]

@@ -487,7 +487,7 @@ class SwapInpaintGAN(GANModule):
 
     # ---- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # What facectx.inpaint.Inpainter needs to rebuild C and G without Lightning or Hydra.
+        # What facectx.inference.Inpainter needs to rebuild C and G without Lightning or Hydra.
         super().on_save_checkpoint(checkpoint)  # refuses a diverged model
         checkpoint["facectx"] = {
             "kind": "swapinpaint",

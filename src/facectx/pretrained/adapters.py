@@ -1,6 +1,6 @@
 """Identity networks behind one interface: canonical [-1, 1] face in, (B, D) descriptor out.
 
-Every facectx image is a canonical aligned frame (``facectx.faces.frame``): square, any size S,
+Every facectx image is a canonical aligned frame (``facectx.geometry.frame``): square, any size S,
 eye centres at ((0.5 -/+ 0.135) S, 0.43 S). Each identity network was trained on its own crop,
 so each adapter warps the canonical frame into that crop with one fixed similarity transform,
 differentiably (antialiased resize + ``grid_sample``), then applies the network's own pixel
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facectx.faces.frame import CanonicalFrame, similarity_from_points
+from facectx.geometry.frame import CanonicalFrame, similarity_from_points
 
 ARCFACE_EYES_112 = ((38.2946, 51.6963), (73.5318, 51.5014))
 
@@ -265,16 +265,3 @@ def build_arcface_r50(fetch) -> ArcFaceIdentity:
 
 def build_arcface_r100(fetch) -> ArcFaceIdentity:
     return _build_arcface(fetch, "r100")
-
-
-def build_dlib(fetch) -> nn.Module:
-    """dlib's ResNet descriptor, ported in ``facectx.pretrained.dlib_resnet`` (128-D)."""
-    from facectx.pretrained.dlib_resnet import build_dlib_resnet
-
-    path = fetch("weights")
-    if path is None:
-        raise ValueError("dlib-resnet cannot be built with random weights")
-    net = build_dlib_resnet(path)
-    if not getattr(net, "name", None):
-        net.name = "dlib-resnet"
-    return net

@@ -261,3 +261,14 @@ def build_dlib_resnet(weights_path: str | Path) -> DlibResNetIdentity:
     backbone.load_state_dict(read_dlib_resnet_dat(weights_path), strict=True)
     backbone.requires_grad_(False)
     return DlibResNetIdentity(backbone).eval()
+
+
+def build_dlib(fetch) -> nn.Module:
+    """Registry builder (``fn(fetch)``): dlib's ResNet descriptor from its verified ``.dat``."""
+    path = fetch("weights")
+    if path is None:
+        raise ValueError("dlib-resnet cannot be built with random weights")
+    net = build_dlib_resnet(path)
+    if not getattr(net, "name", None):
+        net.name = "dlib-resnet"
+    return net

@@ -96,7 +96,7 @@ def resolve_pretrained(name: str, path: str | os.PathLike | None = None) -> Path
 
 def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """(float32 CascadeGenerator in eval mode, metadata) from a packed generator file."""
-    from facectx.inference import CheckpointError, load_checkpoint
+    from facectx.checkpoint import CheckpointError, load_checkpoint
     from facectx.zoo import CascadeGenerator
 
     ckpt = load_checkpoint(path)

@@ -48,6 +48,29 @@ class WeightsNotFoundError(FileNotFoundError):
     """A weight file is nowhere on the resolution path and could not be downloaded."""
 
 
+class MissingWeightsError(WeightsNotFoundError):
+    """Pretrained weights are not on disk and will not be downloaded."""
+
+
+def torch_hub_checkpoint(filename: str, url: str, what: str) -> Path:
+    """Path of a file in torch hub's checkpoint cache, or a MissingWeightsError saying where to put it.
+
+    face-alignment looks for its weights in ``<torch.hub.get_dir()>/checkpoints/<filename>`` and
+    downloads them when absent; checking first turns an offline hang into a clear message.
+    """
+    import torch
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"{what}: weights file {filename} not found at {path}. facectx does not download "
+            f"it. Fetch {url} on a machine with internet access and copy it to {path} (or set "
+            "TORCH_HOME so that $TORCH_HOME/hub/checkpoints/ holds it). Without it, use "
+            "detector=hog landmarks=dlib."
+        )
+    return path
+
+
 class ChecksumError(RuntimeError):
     """A weight file exists but its size or sha256 differs from the pinned value."""
 
@@ -510,7 +533,7 @@ for _arch in ("r50", "r100"):
 register(
     Entry(
         name="dlib-resnet",
-        builder="facectx.pretrained.adapters:build_dlib",
+        builder="facectx.pretrained.dlib_resnet:build_dlib",
         files={
             "weights": WeightsFile(
                 filename="dlib_face_recognition_resnet_model_v1.dat",

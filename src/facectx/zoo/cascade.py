@@ -20,12 +20,12 @@ from facectx.zoo.layers import (
     GEN_SLOPE,
     ResidualBlock,
     ShuffleBlur,
-    _build_pyramid,
     check_image,
     conv3x3,
     icnr_,
     scale_channels,
 )
+from facectx.zoo.pyramid import build_pyramid
 
 #: Sizes that have a generator block (one table each in the supplement).
 BLOCK_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128)
@@ -342,4 +342,5 @@ class CascadeGenerator(nn.Module):
         s = self.sizes[-1]
         check_image(masked, "masked", size=s)
         check_image(mask, "mask", channels=1, size=s)
-        return self.trace(_build_pyramid(None, masked, mask, self.sizes)).outputs[s]
+        keep = (mask > 0.5).to(masked.dtype)  # the same binary mask the training data has
+        return self.trace(build_pyramid(None, masked, keep, self.sizes)).outputs[s]

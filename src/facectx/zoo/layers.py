@@ -5,8 +5,6 @@ Everything here is a plain ``torch.nn`` module or function; no Lightning, no glo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -100,52 +98,6 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = F.leaky_relu(self.conv1(x), self.slope)
         return F.leaky_relu(x + self.conv2(h), self.slope)
-
-
-def _downsample(x: Tensor, size: int) -> Tensor:
-    """Bilinear, antialiased resize of (B,C,H,W) ``x`` to size×size (identity if already there)."""
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-
-
-def _build_pyramid(
-    image: Tensor | None, masked: Tensor, mask: Tensor, sizes: Sequence[int]
-) -> dict[int, dict[str, Tensor]]:
-    """Downsample a full-resolution sample into the pyramid the cascade consumes.
-
-    Private stand-in for ``facectx.data.pyramid.build_pyramid`` (same signature) so the zoo does
-    not depend on the data package.
-
-    Args:
-        image: (B,3,S,S) ground truth in [-1, 1], or None (then no "image" key is produced).
-        masked: (B,3,S,S) masked image in [-1, 1], black (-1) where ``mask`` is 0.
-        mask: (B,1,S,S) keep-mask, 1 = known face pixel; binarised at 0.5.
-        sizes: pyramid sizes, each dividing S (e.g. (8, 16, 32, 64, 128)).
-
-    Returns:
-        ``{s: {"masked", "mask"[, "image"]}}`` at s×s. Images (the masked one too, as the data
-        pipeline does) are downsampled bilinearly with antialiasing; the mask is binarised and
-        min-pooled (a cell is 1 only if all its pixels are 1). Near the hole border the filter
-        blends the -1 fill into ``masked``; those pixels have mask 0, so paste-back ignores them.
-    """
-    check_image(masked, "masked")
-    s_full = masked.shape[-1]
-    check_image(mask, "mask", channels=1, size=s_full)
-    if image is not None:
-        check_image(image, "image", size=s_full)
-    keep = (mask > 0.5).to(masked.dtype)
-    pyramid: dict[int, dict[str, Tensor]] = {}
-    for s in sizes:
-        if s > s_full or s_full % s:
-            raise ValueError(f"pyramid size {s} does not divide the input size {s_full}")
-        k = s_full // s
-        m = keep if k == 1 else -F.max_pool2d(-keep, kernel_size=k)
-        level = {"mask": m, "masked": _downsample(masked, s)}
-        if image is not None:
-            level["image"] = _downsample(image, s)
-        pyramid[s] = level
-    return pyramid
 
 
 def he_init_(module: nn.Module, slope: float) -> None:

@@ -1,0 +1,433 @@
+"""The web demo's logic: what ``python -m facectx.app`` computes, as plain functions on arrays
+and files (:class:`Demo`), testable without a browser (docs/app.md).
+
+Two tabs: **Hallucinate** (photo in; every face aligned and masked, given hallucinated context,
+optionally put on a new background, and pasted back into the photo) and **Inpaint with a
+reference** (SwapInpaint, when ``inpaint_ckpt=`` names a checkpoint).
+
+The page layout is :mod:`facectx.app_ui` (gradio is imported only there) and the command line
+is :mod:`facectx.app`; neither is imported here.
+
+A user's mistake (no face, an unreadable file, a reference without a face) is an
+:class:`AppError` whose message is shown in the page as written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("facectx.app")
+
+#: ``progress(fraction, description)``, e.g. a ``gr.Progress`` wrapped by the page
+ProgressFn = Callable[[float, str], None]
+
+DETECTORS = ("hog", "mtcnn", "fan")
+FACE_CHOICES = ("all", "largest")
+INPAINT_MASKS = ("facial", "ocular", "center", "irregular", "drawn")
+#: faces of the embedded LFW sample offered as examples (the HOG detector finds each)
+EXAMPLES = ("AJ_Lamas_0001_0.png", "Aaron_Peirsol_0001_0.png", "Abdullah_Gul_0006_0.png")
+#: result folders kept on disk per app (older ones are deleted; the page shows the latest)
+KEEP_RUNS = 20
+
+#: what the Inpaint tab says when the app was started without a SwapInpaint checkpoint
+NO_INPAINT = (
+    "Inpainting needs a SwapInpaint checkpoint and none ships with facectx: train one with "
+    "`python -m facectx.train experiment=swapinpaint_quickstart`, then start the app with "
+    "`inpaint_ckpt=RUN/checkpoints/last.ckpt`."
+)
+
+
+class AppError(ValueError):
+    """A problem with what the user gave; the message is a sentence for the page."""
+
+
+def _no_face_message(reason: str, detail: str, what: str) -> str:
+    """A sentence for a ``FacePreparer`` skip reason (``facectx.faces.pipeline.SKIP_REASONS``)."""
+    if reason == "no_face":
+        return (
+            f"No face found in {what} ({detail}). Use a photo with a clearly visible, roughly "
+            "frontal face, or try another detector."
+        )
+    if reason == "too_small":
+        return f"The face in {what} is too small to use ({detail}). Use a larger photo."
+    if reason == "too_many_faces":
+        return f"{what[0].upper()}{what[1:]} has several faces ({detail})."
+    return f"No usable face in {what}: {reason} ({detail})."
+
+
+def read_photo(photo: str | os.PathLike | np.ndarray | None, what: str = "the photo") -> np.ndarray:
+    """An uploaded file (or array) as an upright (H, W, 3) uint8 RGB array, or an AppError."""
+    from facectx.faces.io import ImageReadError, read_image
+
+    if photo is None or (isinstance(photo, str) and not photo):
+        raise AppError(f"Upload {what} first (or pick an example).")
+    if isinstance(photo, np.ndarray):
+        a = photo
+        if a.ndim == 2:
+            a = np.repeat(a[:, :, None], 3, axis=2)
+        if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
+            raise AppError(f"Could not use {what}: expected an RGB image, got {a.shape} {a.dtype}.")
+        return np.ascontiguousarray(a[:, :, :3])
+    try:
+        return read_image(photo)
+    except ImageReadError as e:
+        raise AppError(f"Could not read {what} as an image: {e.reason}.") from e
+
+
+def masked_face(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The aligned face as the generator sees it: black outside the kept pixels."""
+    return np.where(np.asarray(keep)[..., None] > 0, image, 0).astype(np.uint8)
+
+
+def _border_ramp(size: int, width: float) -> np.ndarray:
+    """(size, size) float32: 0 at the square's edge rising to 1 ``width`` pixels inside."""
+    d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32) + 0.5
+    r = np.clip(d / max(width, 1e-6), 0.0, 1.0)
+    return np.minimum(r[:, None], r[None, :])
+
+
+def paste_back(
+    photo: np.ndarray, faces: Sequence[Any], portraits: Sequence[np.ndarray], feather: float = 3.0
+) -> np.ndarray:
+    """The photo with each face's hallucinated context pasted back where it came from.
+
+    Only the aligned square of each face changes, and within it only the generated (context)
+    pixels: the face hulls keep the photo's own full-resolution pixels, and every pixel outside
+    the warped-back squares is the photo's exactly. The square's border is feathered over
+    ``feather`` aligned pixels. Faces are pasted smallest first, so the largest is on top.
+
+    Args:
+        photo: (H, W, 3) uint8 RGB.
+        faces: ``AlignedFace`` items (``matrix``, ``mask``, ``valid``) of the photo.
+        portraits: (S, S, 3) uint8 hallucinated portraits, one per face.
+    """
+    from facectx.faces.align import warp_to_source
+
+    out = photo.astype(np.float32)
+    shape = photo.shape[:2]
+    hulls = np.zeros(shape, bool)
+    for face, portrait in reversed(list(zip(faces, portraits, strict=True))):
+        keep = (face.mask * face.valid) > 0
+        weight = np.where(keep, 0.0, 1.0).astype(np.float32) * face.valid
+        weight *= _border_ramp(portrait.shape[0], feather)
+        alpha = warp_to_source(weight, face.matrix, shape)
+        inside = alpha > 0
+        if inside.any():
+            filled = warp_to_source(portrait, face.matrix, shape).astype(np.float32)
+            a = alpha[inside][:, None]
+            out[inside] = (1.0 - a) * out[inside] + a * filled[inside]
+        hulls |= warp_to_source(keep.astype(np.uint8) * 255, face.matrix, shape) >= 128
+    pasted = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    pasted[hulls] = photo[hulls]  # a face is never covered by another face's context
+    return pasted
+
+
+def drawn_hole(editor: Any, shape: tuple[int, int]) -> np.ndarray | None:
+    """The hole a user painted (any non-transparent layer pixel) as an (H, W) bool array of the
+    photo's ``shape``, from a ``gr.ImageEditor`` value (``{"layers": [RGBA arrays], ...}``) or
+    a plain array; None when nothing was drawn."""
+    import cv2
+
+    if editor is None:
+        return None
+    layers = (editor.get("layers") or []) if isinstance(editor, dict) else [editor]
+    hole = None
+    for layer in layers:
+        if layer is None:
+            continue
+        a = np.asarray(layer)
+        painted = a[..., 3] > 0 if a.ndim == 3 and a.shape[2] == 4 else a.reshape(a.shape[:2]) > 0
+        hole = painted if hole is None or hole.shape != painted.shape else hole | painted
+    if hole is None or not hole.any():
+        return None
+    if hole.shape != tuple(shape[:2]):
+        h, w = shape[:2]
+        hole = cv2.resize(hole.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    return hole
+
+
+@dataclass
+class HallucinatedFace:
+    """One face of a photo, in the model's aligned frame (all (S, S, 3) uint8 but ``keep``)."""
+
+    aligned: np.ndarray  # the aligned photo crop
+    keep: np.ndarray  # (S, S) uint8 {0, 1}: the face hull the generator kept
+    masked: np.ndarray  # the generator's input: black outside ``keep``
+    portrait: np.ndarray  # with hallucinated context; equal to ``aligned`` on ``keep``
+    background: np.ndarray | None = None  # the portrait on the user's background
+
+
+@dataclass
+class Hallucinated:
+    """What the Hallucinate tab shows for one photo."""
+
+    photo: np.ndarray  # (H, W, 3) uint8, as uploaded (upright)
+    faces: list[HallucinatedFace]
+    pasted: np.ndarray  # (H, W, 3) uint8: the portraits' context pasted back into the photo
+    dropped: int = 0  # faces found but left out by faces=largest
+
+
+@dataclass
+class Inpainted:
+    """What the Inpaint tab shows for one photo."""
+
+    photo: np.ndarray  # (H, W, 3) uint8 input
+    image: np.ndarray  # (H, W, 3) uint8 result at full resolution
+    hole: np.ndarray  # (H, W) bool: the only pixels that changed
+    panels: list[np.ndarray] = field(default_factory=list)  # per face: masked|X̂|ref|Y_sp|out
+
+
+@dataclass
+class SavedFiles:
+    """Files of one result, for the page and the download: paths in its run folder."""
+
+    folder: Path
+    images: dict[str, Path]
+    zip: Path
+
+
+class Demo:
+    """The models behind the page, and photo -> result functions (no gradio here).
+
+    Args:
+        hallucinator: a ``facectx.inference.Hallucinator``.
+        inpainter: a ``facectx.inference.Inpainter`` or None (the Inpaint tab then says how to
+            get a checkpoint).
+        detector, faces: the options the page starts with.
+        work_dir: where result files go (a new temporary folder when None).
+        upsample: HOG detector doublings (finds faces down to ~40 px at 1).
+    """
+
+    def __init__(
+        self,
+        hallucinator,
+        inpainter=None,
+        detector: str = "hog",
+        faces: str = "all",
+        work_dir: str | os.PathLike | None = None,
+        upsample: int = 1,
+    ) -> None:
+        import tempfile
+
+        if detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+        if faces not in FACE_CHOICES:
+            raise ValueError(f"faces must be one of {FACE_CHOICES}, got {faces!r}")
+        self.hallucinator = hallucinator
+        self.inpainter = inpainter
+        self.detector = detector
+        self.faces = faces
+        self.upsample = int(upsample)
+        self._owns_work_dir = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="facectx-app-")).resolve()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._preparers: dict[tuple, Any] = {}
+        self._lock = threading.Lock()  # dlib and the models are used by one request at a time
+        self._runs = 0
+
+    def close(self) -> None:
+        """Remove the result files (the work folder, when the demo created it)."""
+        import shutil
+
+        if self._owns_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # ---- face preparation ---------------------------------------------------------------
+    def preparer(self, size: int, frame: dict | None, detector: str, faces: str):
+        """A cached ``FacePreparer`` into a model's frame; AppError if the detector is absent."""
+        from facectx.faces import CanonicalFrame
+        from facectx.faces.pipeline import FacePreparer
+
+        if detector not in DETECTORS:
+            raise AppError(f"Unknown detector {detector!r}: choose one of {', '.join(DETECTORS)}.")
+        if faces not in FACE_CHOICES:
+            raise AppError(f"Unknown faces option {faces!r}: choose all or largest.")
+        frame = frame or {}
+        eyes = (float(frame.get("eye_distance", 0.27)), float(frame.get("eye_y", 0.43)))
+        key = (int(size), eyes, detector, faces)
+        if key not in self._preparers:
+            try:
+                self._preparers[key] = FacePreparer(
+                    CanonicalFrame(int(size), *eyes),
+                    detector=detector,
+                    faces=faces,
+                    upsample=self.upsample,
+                )
+            except (ImportError, FileNotFoundError, RuntimeError) as e:
+                raise AppError(
+                    f"The {detector} detector is not available here ({e}); use hog."
+                ) from e
+        return self._preparers[key]
+
+    def find_faces(self, image: np.ndarray, preparer, what: str = "the photo"):
+        """``preparer.run(image)``; AppError with the reason when no face qualifies."""
+        result = preparer.run(image)
+        if not result.faces:
+            raise AppError(_no_face_message(result.reason, result.detail, what))
+        return result
+
+    # ---- hallucinate -----------------------------------------------------------------------
+    def hallucinate(
+        self,
+        photo: str | os.PathLike | np.ndarray | None,
+        faces: str | None = None,
+        detector: str | None = None,
+        background: str | os.PathLike | np.ndarray | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Hallucinated:
+        """Photo in: every face aligned and masked, with hallucinated context, optionally on a
+        new ``background``, and the photo with the context pasted back."""
+        from facectx.segment import replace_background
+
+        step = progress or (lambda fraction, desc: None)
+        step(0.0, "Reading the photo")
+        image = read_photo(photo, "the photo")
+        bg = None if background is None else read_photo(background, "the background image")
+        model = self.hallucinator
+        with self._lock:
+            step(0.1, "Detecting faces and landmarks")
+            preparer = self.preparer(
+                model.size, model.frame, detector or self.detector, faces or self.faces
+            )
+            found = self.find_faces(image, preparer)
+            step(0.5, f"Hallucinating context for {len(found.faces)} face(s)")
+            keeps = [(f.mask * f.valid).astype(np.uint8) for f in found.faces]
+            portraits = model.hallucinate_uint8([f.image for f in found.faces], keeps)
+        results = [
+            HallucinatedFace(f.image, k, masked_face(f.image, k), p)
+            for f, k, p in zip(found.faces, keeps, portraits, strict=True)
+        ]
+        if bg is not None:
+            step(0.7, "Replacing the background")
+            for r in results:
+                r.background = replace_background(r.portrait, r.keep, bg).image
+        step(0.85, "Pasting the results back into the photo")
+        pasted = paste_back(image, found.faces, list(portraits))
+        return Hallucinated(image, results, pasted, found.dropped)
+
+    # ---- inpaint ---------------------------------------------------------------------------
+    def inpaint(
+        self,
+        photo: str | os.PathLike | np.ndarray | None,
+        reference: str | os.PathLike | np.ndarray | None,
+        mask: str = "facial",
+        drawn: Any = None,
+        detector: str | None = None,
+        faces: str = "largest",
+        seed: int = 0,
+        progress: ProgressFn | None = None,
+    ) -> Inpainted:
+        """Fill a hole in the photo's face(s) with the identity of the reference's largest face.
+
+        ``mask``: facial | ocular | center | irregular | drawn (then ``drawn`` is the editor's
+        value or an (H, W) array; its painted pixels are the hole).
+        """
+        from facectx.inference import InpaintError
+
+        if self.inpainter is None:
+            raise AppError(NO_INPAINT)
+        if mask not in INPAINT_MASKS:
+            raise AppError(f"Unknown mask {mask!r}: choose one of {', '.join(INPAINT_MASKS)}.")
+        step = progress or (lambda fraction, desc: None)
+        step(0.0, "Reading the photos")
+        image = read_photo(photo, "the photo")
+        ref = read_photo(reference, "the reference photo")
+        spec: Any = mask
+        if mask == "drawn":
+            spec = drawn_hole(drawn, image.shape[:2])
+            if spec is None:
+                raise AppError(
+                    "Mask 'drawn': paint the region to fill over the photo with the brush first."
+                )
+        elif mask == "irregular":
+            from facectx.masks import IrregularMask
+
+            spec = IrregularMask()
+        model = self.inpainter
+        with self._lock:
+            step(0.1, "Detecting the faces")
+            preparer = self.preparer(model.size, None, detector or self.detector, faces)
+            # the reference first: its errors name it before the photo is processed
+            res = preparer.run(ref)
+            if not res.faces:
+                raise AppError(_no_face_message(res.reason, res.detail, "the reference photo"))
+            step(0.4, "Inpainting")
+            try:
+                out = model.inpaint_photo(
+                    image,
+                    res.faces[0].image,
+                    spec,
+                    preparer=preparer,
+                    reference_aligned=True,
+                    seed=seed,
+                )
+            except InpaintError as e:
+                raise AppError(_no_face_message(e.reason, e.detail, "the photo")) from e
+        return Inpainted(image, out.image, out.hole, [f.panel() for f in out.faces])
+
+    # ---- files -----------------------------------------------------------------------------
+    def _run_folder(self, kind: str) -> Path:
+        """A new folder for one result; the oldest beyond :data:`KEEP_RUNS` are deleted."""
+        import shutil
+
+        self._runs += 1
+        folder = self.work_dir / f"{self._runs:05d}-{kind}"
+        folder.mkdir(parents=True)
+        runs = sorted(p for p in self.work_dir.iterdir() if p.is_dir())
+        for old in runs[:-KEEP_RUNS]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def save_hallucinated(self, result: Hallucinated) -> SavedFiles:
+        """PNG files of a result (face<i>_masked/portrait/mask/background.png, pasted.png)
+        and a zip of them all."""
+        images: dict[str, Path] = {}
+        for i, f in enumerate(result.faces, 1):
+            images[f"face{i}_aligned"] = f.aligned
+            images[f"face{i}_masked"] = f.masked
+            images[f"face{i}_mask"] = f.keep * 255
+            images[f"face{i}_portrait"] = f.portrait
+            if f.background is not None:
+                images[f"face{i}_background"] = f.background
+        images["pasted"] = result.pasted
+        return _save(self._run_folder("hallucinate"), images, "facectx_hallucinated.zip")
+
+    def save_inpainted(self, result: Inpainted) -> SavedFiles:
+        """inpainted.png (full resolution), hole.png, face<i>_panel.png and a zip of them."""
+        images: dict[str, Any] = {
+            "inpainted": result.image,
+            "hole": result.hole.astype(np.uint8) * 255,
+        }
+        for i, panel in enumerate(result.panels, 1):
+            images[f"face{i}_panel"] = panel
+        return _save(self._run_folder("inpaint"), images, "facectx_inpainted.zip")
+
+
+def _save(folder: Path, images: dict[str, np.ndarray], zip_name: str) -> SavedFiles:
+    from facectx.faces.io import encode_png
+
+    paths: dict[str, Path] = {}
+    with zipfile.ZipFile(folder / zip_name, "w", zipfile.ZIP_STORED) as z:
+        for name, image in images.items():
+            data = encode_png(np.ascontiguousarray(image, dtype=np.uint8), compression=1)
+            paths[name] = folder / f"{name}.png"
+            paths[name].write_bytes(data)
+            z.writestr(f"{name}.png", data)
+    return SavedFiles(folder, paths, folder / zip_name)
+
+
+def example_photos() -> list[Path]:
+    """The example photos offered on the page: faces of the embedded LFW sample."""
+    from facectx.assets import sample_root
+
+    root = sample_root() / "images"
+    return [root / name for name in EXAMPLES if (root / name).is_file()]
