@@ -105,7 +105,7 @@ def inpaint_photos(
     pairs: str | None = None,
     mask: str | Callable[..., Tensor] = "facial",
     faces: str = "largest",
-    detector: str = "hog",
+    detector: str | object = "hog",
     device: str = "cpu",
     use_ema: bool = True,
     blend: bool = True,
@@ -116,7 +116,8 @@ def inpaint_photos(
     identity_path: str | None = None,
 ) -> dict[str, int]:
     """Inpaint one photo (``output`` a file) or many (``output`` a folder, resumable); ``mask``
-    is ``facial`` | ``ocular`` | ``center``, a keep-mask callable or a mask file; returns
+    is ``facial`` | ``ocular`` | ``center``, a keep-mask callable or a mask file; ``detector`` a
+    registry name (``hog``/``mtcnn``/``fan``) or a detector object (``conf/detector``); returns
     counts ``{"done", "skipped", "already_done", "total"}``. ``save_aligned`` also writes
     ``<name>_aligned.png`` (masked | X̂ | reference | Y_sp | output per face), ``save_hole``
     ``<name>_hole.png`` (white = the warped-back hole, the only pixels that may change)."""
@@ -188,7 +189,7 @@ def inpaint_photos(
             if isinstance(mask, str) and mask not in MASK_KINDS
             else describe(mask),
             "faces": faces,
-            "detector": detector,
+            "detector": describe(detector),
             "blend": bool(blend),
             "dilate": int(dilate),
             "seed": int(seed),
@@ -280,6 +281,8 @@ def main(cfg: DictConfig) -> None:
 
 
 def _run(cfg: DictConfig, mask) -> None:
+    from hydra.utils import instantiate
+
     inpaint_photos(
         ckpt=cfg.ckpt,
         image=cfg.image,
@@ -288,7 +291,7 @@ def _run(cfg: DictConfig, mask) -> None:
         pairs=cfg.pairs,
         mask=mask,
         faces=cfg.faces,
-        detector=cfg.detector,
+        detector=instantiate(cfg.detector),
         device=cfg.device,
         use_ema=cfg.use_ema,
         blend=cfg.blend,

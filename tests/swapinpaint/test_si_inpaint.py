@@ -168,6 +168,13 @@ def test_cli_mask_argument_takes_group_options_or_files(tmp_path):
         cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "mask=ocular", "mask.grow=0.06"])
     mask = instantiate(cfg.mask)
     assert isinstance(mask, OcularMask) and mask.grow == 0.06 and cfg.mask_file is None
+    # the detector is a config group, as in hallucinate and app (detector=mtcnn was refused)
+    from facectx.faces.detect import DlibHogDetector
+
+    assert isinstance(instantiate(cfg.detector), DlibHogDetector)
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "detector=mtcnn"])
+    assert cfg.detector._target_ == "facectx.faces.detect.MtcnnDetector"
 
 
 @needs_dlib

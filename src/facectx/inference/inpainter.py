@@ -244,7 +244,7 @@ class Inpainter:
         )
 
     # ---- raw photos ---------------------------------------------------------------------------
-    def preparer(self, detector: str = "hog", faces: str = "largest"):
+    def preparer(self, detector: str | object = "hog", faces: str = "largest"):
         """A ``FacePreparer`` into this model's frame (size = model size, default eye layout)."""
         from facectx.faces.pipeline import FacePreparer
         from facectx.geometry.frame import CanonicalFrame
