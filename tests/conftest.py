@@ -21,6 +21,15 @@ def shared_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def compose_config():
+    """``compose_config(name, overrides, root=tmp_path)``: the real composed config
+    (tests/_config.py; test modules may also import it directly)."""
+    from _config import compose_config
+
+    return compose_config
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Root of the read-only real data (lfw/, wild/); skips the test when it is absent."""
     root = shared_data_dir()

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from _config import compose_config
 from facectx._conf import config_dir
 
 CONF = Path(config_dir())
@@ -49,16 +48,7 @@ REQUIRED_GROUPS = [
 
 
 def _compose(name: str, overrides: list[str], tmp_path: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
+    return compose_config(name, overrides, root=tmp_path)
 
 
 def _options(group: str) -> list[str]:

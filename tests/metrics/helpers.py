@@ -58,19 +58,6 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 def compose_eval(tmp_path: Path, overrides: list[str], name: str = "eval"):
     """The composed eval (or report) config with outputs under ``tmp_path``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from _config import compose_config
 
-    from facectx._conf import config_dir
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'eval'}",
-                "progress=false",
-                *overrides,
-            ],
-        )
+    return compose_config(name, ["progress=false", *overrides], root=tmp_path, output="eval")

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from facectx._conf import config_dir
+from _config import compose_train  # noqa: F401  (imported by this folder's tests)
 
 TINY = [
     "generator.width=0.0625",
@@ -17,20 +15,6 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
-
-
-def compose_train(tmp_path: Path, overrides: list[str], name: str = "train"):
-    """The composed train config with outputs under ``tmp_path`` (no Hydra run needed)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
 
 
 def sample_available() -> bool:

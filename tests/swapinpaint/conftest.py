@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from _config import compose_train  # noqa: F401  (imported by this folder's tests)
 from facectx.losses.swapinpaint import SwapInpaintLoss
 from facectx.modules.swapinpaint import SwapInpaintGAN
 from facectx.zoo.swapinpaint import (
@@ -47,25 +48,6 @@ needs_sample = pytest.mark.skipif(not sample_available(), reason="embedded sampl
 needs_dlib = pytest.mark.skipif(
     not dlib_available(), reason="dlib-resnet weights (face_recognition_models) not installed"
 )
-
-
-def compose_train(tmp_path: Path, overrides: list[str]):
-    """The composed train config with every output under ``tmp_path``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from facectx._conf import config_dir
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
 
 
 class TinyIdentity(nn.Module):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from _config import compose_config
 from facectx.inference import Inpainter, InpaintError
 from facectx.inpaint import inpaint_photos
 
@@ -147,11 +148,8 @@ def test_a_reference_without_a_face_is_an_error(tmp_path, wild_photos):
 
 
 def test_cli_mask_argument_takes_group_options_or_files(tmp_path):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
-    from facectx._conf import config_dir
     from facectx.inpaint import mask_arguments
     from facectx.masks import OcularMask
 
@@ -163,17 +161,14 @@ def test_cli_mask_argument_takes_group_options_or_files(tmp_path):
         "mask.grow=0.06",
         "output=x",
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "mask=ocular", "mask.grow=0.06"])
+    cfg = compose_config("inpaint", ["ckpt=c", "output=o", "mask=ocular", "mask.grow=0.06"])
     mask = instantiate(cfg.mask)
     assert isinstance(mask, OcularMask) and mask.grow == 0.06 and cfg.mask_file is None
     # the detector is a config group, as in hallucinate and app (detector=mtcnn was refused)
     from facectx.faces.detect import DlibHogDetector
 
     assert isinstance(instantiate(cfg.detector), DlibHogDetector)
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("inpaint", overrides=["ckpt=c", "output=o", "detector=mtcnn"])
+    cfg = compose_config("inpaint", ["ckpt=c", "output=o", "detector=mtcnn"])
     assert cfg.detector._target_ == "facectx.faces.detect.MtcnnDetector"
 
 

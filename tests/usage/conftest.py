@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from facectx._conf import config_dir
+from _config import compose_train
 
 # The same shrinking as tests/modules/conftest.py (kept here so this folder stands alone).
 TINY = [
@@ -18,20 +16,6 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]
-
-
-def compose_train(tmp_path: Path, overrides: list[str]):
-    """The composed train config with outputs under ``tmp_path``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path / 'run'}",
-                *overrides,
-            ],
-        )
 
 
 def sample_available() -> bool:

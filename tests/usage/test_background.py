@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _config import compose_config
 from facectx.background import pick_backgrounds, replace_folder
 from facectx.faces.io import read_png, write_png
 from facectx.segment import GrabCutSegmenter, NetworkSegmenter, SegmenterNotAvailableError
@@ -158,18 +159,12 @@ def test_network_segmenter_without_weights_says_what_to_do(tmp_path, monkeypatch
     ):
         NetworkSegmenter(name="no-such-net")
     # the same through the CLI's config group
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
-    from facectx._conf import config_dir
     from facectx.background import build_segmenter
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(
-            "background",
-            overrides=["segmenter=network", "input=x", "backgrounds=y", "output=z"],
-        )
+    cfg = compose_config(
+        "background", ["segmenter=network", "input=x", "backgrounds=y", "output=z"]
+    )
     with pytest.raises(SegmenterNotAvailableError, match="segmenter=grabcut"):
         build_segmenter(cfg.segmenter)
 
@@ -190,10 +185,7 @@ def test_network_segmenter_interface_with_random_weights(tmp_path, monkeypatch):
 
 @needs_sample
 def test_folder_replacement_from_hallucinate_output(tmp_path, tiny_ckpt):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
-    from facectx._conf import config_dir
     from facectx.background import run
     from facectx.hallucinate import hallucinate_folder
 
@@ -222,19 +214,17 @@ def test_folder_replacement_from_hallucinate_output(tmp_path, tiny_ckpt):
     for pid in inputs:  # two different backgrounds per portrait
         assert {r["background"] for r in rows if r["input_id"] == pid} == {"a.png", "b.png"}
     # the CLI config resumes: nothing left to do
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(
-            "background",
-            overrides=[
-                f"input={hall}",
-                f"backgrounds={bgs}",
-                f"output={out}",
-                "per_face=2",
-                "progress=false",
-                f"paths.root_dir={tmp_path}",
-            ],
-        )
+    cfg = compose_config(
+        "background",
+        [
+            f"input={hall}",
+            f"backgrounds={bgs}",
+            f"output={out}",
+            "per_face=2",
+            "progress=false",
+            f"paths.root_dir={tmp_path}",
+        ],
+    )
     again = run(cfg)
     assert again.outputs == 0 and again.already_done == 3
 

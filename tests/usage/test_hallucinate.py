@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _config import compose_config
 from facectx.faces.io import read_png
 from facectx.hallucinate import hallucinate_folder, hallucinate_photos, is_prepared_folder
 
@@ -103,25 +104,20 @@ def test_prepared_folder_keeps_stored_hull_and_face_pixels(tmp_path, tiny_ckpt):
 @needs_sample
 def test_cli_config_dispatches_on_the_input(tmp_path, tiny_ckpt):
     """conf/hallucinate.yaml composes and run() takes a prepared folder or a single photo."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
-    from facectx._conf import config_dir
     from facectx.hallucinate import run
 
     root = replicate_sample(tmp_path / "prep", 3)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(
-            "hallucinate",
-            overrides=[
-                f"ckpt={tiny_ckpt}",
-                f"input={root}",
-                f"output={tmp_path / 'out'}",
-                "progress=false",
-                f"paths.root_dir={tmp_path}",
-            ],
-        )
+    cfg = compose_config(
+        "hallucinate",
+        [
+            f"ckpt={tiny_ckpt}",
+            f"input={root}",
+            f"output={tmp_path / 'out'}",
+            "progress=false",
+            f"paths.root_dir={tmp_path}",
+        ],
+    )
     summary = run(cfg)
     assert summary.mode == "prepared" and summary.portraits == 3
     assert len(list((tmp_path / "out" / "previews").glob("*.png"))) == 3
