@@ -251,13 +251,12 @@ class Demo:
             raise AppError(f"Unknown detector {detector!r}: choose one of {', '.join(DETECTORS)}.")
         if faces not in FACE_CHOICES:
             raise AppError(f"Unknown faces option {faces!r}: choose all or largest.")
-        frame = frame or {}
-        eyes = (float(frame.get("eye_distance", 0.27)), float(frame.get("eye_y", 0.43)))
-        key = (int(size), eyes, detector, faces)
+        canonical = CanonicalFrame.from_record(size, frame)
+        key = (canonical, detector, faces)
         if key not in self._preparers:
             try:
                 self._preparers[key] = FacePreparer(
-                    CanonicalFrame(int(size), *eyes),
+                    canonical,
                     detector=detector,
                     faces=faces,
                     upsample=self.upsample,

@@ -27,7 +27,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from .conftest import plain_image, swapinpaint_checkpoint
+from swapinpaint.conftest import swapinpaint_checkpoint
+
+from .conftest import plain_image
 
 PHOTO = "couple.jpg"  # two faces, 2280x1588
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
@@ -72,7 +74,7 @@ def app_url(tmp_path_factory, browser_paths):
     root = tmp_path_factory.mktemp("app-server")
     port = free_port()
     # a random-init SwapInpaint model with the real (shipped) dlib identity network
-    ckpt = swapinpaint_checkpoint(root / "inpaint.ckpt", id_dim=128, identity="dlib-resnet")
+    ckpt = swapinpaint_checkpoint(root / "inpaint.ckpt", 128, 128, "dlib-resnet")
     env = {
         **os.environ,
         "GRADIO_TEMP_DIR": str(root / "gradio"),  # uploads and results stay in tmp

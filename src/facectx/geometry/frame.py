@@ -46,6 +46,18 @@ class CanonicalFrame:
         if not 0.0 < self.eye_distance < 1.0 or not 0.0 < self.eye_y < 1.0:
             raise ValueError("eye_distance and eye_y are fractions of the frame size in (0, 1)")
 
+    @classmethod
+    def from_record(cls, size: int, record: dict | None) -> CanonicalFrame:
+        """The frame a checkpoint records (its ``facectx.frame`` dict) at ``size``; the
+        defaults for whatever the record lacks (None: a checkpoint that records none)."""
+        record = record or {}
+        defaults = cls(int(size))
+        return cls(
+            int(size),
+            float(record.get("eye_distance", defaults.eye_distance)),
+            float(record.get("eye_y", defaults.eye_y)),
+        )
+
     @property
     def eye_targets(self) -> np.ndarray:
         """(2, 2) float array: canonical (x, y) of the image-left and image-right eye centre."""

@@ -160,13 +160,10 @@ class Hallucinator:
         from facectx.faces.pipeline import FacePreparer
         from facectx.geometry.frame import CanonicalFrame
 
-        frame = self.frame or {}
         key = (faces, detector, landmarker)
         if getattr(self, "_preparer_key", None) != key:
             self._preparer = FacePreparer(
-                CanonicalFrame(
-                    self.size, frame.get("eye_distance", 0.27), frame.get("eye_y", 0.43)
-                ),
+                CanonicalFrame.from_record(self.size, self.frame),
                 detector=detector,
                 landmarker=landmarker,
                 faces=faces,
