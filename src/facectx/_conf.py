@@ -62,3 +62,32 @@ def cli_errors(log: logging.Logger) -> Iterator[None]:
             raise
         log.error("%s", e)
         sys.exit(2)
+
+
+def hydra_command(config_name: str, run, log: logging.Logger, argv_hook=None) -> None:
+    """The one way a facectx command starts: compose ``conf/<config_name>.yaml`` with the
+    command-line overrides (Hydra), then ``run(cfg)`` inside :func:`cli_errors`.
+
+    Every CLI module's ``main()`` is this call and nothing else, so ``--help``, ``-m``
+    multiruns, the run folder and the one-line user errors behave the same in all of them.
+    ``argv_hook`` may rewrite ``sys.argv`` first (``inpaint``'s ``mask=PATH`` shorthand).
+    """
+    import sys
+
+    import hydra
+
+    if argv_hook is not None:
+        sys.argv = argv_hook(sys.argv)
+
+    def entry(cfg) -> None:
+        with cli_errors(log):
+            run(cfg)
+
+    # Hydra names the job (and its log file, e.g. train.log) after the task function's module:
+    # the command's own module, also when it runs as ``python -m facectx.<command>``.
+    module = run.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else config_name
+    entry.__module__ = module
+    hydra.main(version_base="1.3", config_path=config_dir(), config_name=config_name)(entry)()

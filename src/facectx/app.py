@@ -116,20 +116,11 @@ def serve(cfg, block: bool = True):
     return blocks
 
 
-def _hydra_entry(cfg) -> None:
-    from facectx._conf import cli_errors
-
-    with cli_errors(log):
-        serve(cfg)
-
-
 def main() -> None:
     """``python -m facectx.app`` (Hydra: conf/app.yaml)."""
-    import hydra
+    from facectx._conf import hydra_command
 
-    from facectx._conf import config_dir
-
-    hydra.main(version_base="1.3", config_path=config_dir(), config_name="app")(_hydra_entry)()
+    hydra_command("app", serve, log)
 
 
 if __name__ == "__main__":

@@ -621,20 +621,11 @@ def run(cfg) -> dict[str, Any]:
     return result
 
 
-def _hydra_entry(cfg) -> None:
-    from facectx._conf import cli_errors
-
-    with cli_errors(log):
-        run(cfg)
-
-
 def main() -> None:
     """``python -m facectx.augment`` (Hydra: conf/augment.yaml)."""
-    import hydra
+    from facectx._conf import hydra_command
 
-    from facectx._conf import config_dir
-
-    hydra.main(version_base="1.3", config_path=config_dir(), config_name="augment")(_hydra_entry)()
+    hydra_command("augment", run, log)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from facectx._conf import config_dir
 from facectx.methods.base import Method
 from facectx.metrics.evaluator import RESULT_COLUMNS, EvaluationResult, Evaluator, Instruments
 from facectx.metrics.tables import csv_value, print_results, write_results
@@ -314,9 +312,11 @@ def settings_key(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-@hydra.main(config_path=config_dir(), config_name="eval", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+def main() -> None:
+    """``python -m facectx.evaluate`` (Hydra: conf/eval.yaml)."""
+    from facectx._conf import hydra_command
+
+    hydra_command("eval", run, log)
 
 
 if __name__ == "__main__":

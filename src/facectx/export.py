@@ -383,20 +383,11 @@ def run(cfg) -> ExportReport:
     return report
 
 
-def _hydra_entry(cfg) -> None:
-    from facectx._conf import cli_errors
-
-    with cli_errors(log):
-        run(cfg)
-
-
 def main() -> None:
     """``python -m facectx.export`` (Hydra: conf/export.yaml)."""
-    import hydra
+    from facectx._conf import hydra_command
 
-    from facectx._conf import config_dir
-
-    hydra.main(version_base="1.3", config_path=config_dir(), config_name="export")(_hydra_entry)()
+    hydra_command("export", run, log)
 
 
 if __name__ == "__main__":

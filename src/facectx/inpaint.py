@@ -27,12 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 from torch import Tensor
 
-from facectx._conf import config_dir
+from facectx._conf import ConfigError, config_dir
 from facectx.inference.inpainter import (
     MASK_KINDS,
     Inpainter,
@@ -264,25 +263,14 @@ NO_CKPT = (
 )
 
 
-@hydra.main(config_path=config_dir(), config_name="inpaint", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    import sys
-
+def run(cfg: DictConfig) -> None:
+    """Run a composed ``inpaint`` config (conf/inpaint.yaml)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from facectx._conf import cli_errors
-
     if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
-        log.error("%s", NO_CKPT)
-        sys.exit(2)
-    with cli_errors(log):
-        _run(cfg, cfg.mask_file if cfg.get("mask_file") else instantiate(cfg.mask))
-
-
-def _run(cfg: DictConfig, mask) -> None:
-    from hydra.utils import instantiate
-
+        raise ConfigError(NO_CKPT)
+    mask = cfg.mask_file if cfg.get("mask_file") else instantiate(cfg.mask)
     inpaint_photos(
         ckpt=cfg.ckpt,
         image=cfg.image,
@@ -303,11 +291,16 @@ def _run(cfg: DictConfig, mask) -> None:
     )
 
 
-def cli() -> None:
-    """Console entry point: ``mask=PATH`` rewritten (``mask_arguments``), then the Hydra main."""
-    import sys
+def main() -> None:
+    """``python -m facectx.inpaint`` (Hydra: conf/inpaint.yaml); ``mask=PATH`` is rewritten to
+    ``+mask_file=PATH`` first (:func:`mask_arguments`)."""
+    from facectx._conf import hydra_command
 
-    sys.argv = mask_arguments(sys.argv)
+    hydra_command("inpaint", run, log, argv_hook=mask_arguments)
+
+
+def cli() -> None:
+    """Console entry point (kept for installed scripts): the same as :func:`main`."""
     main()
 
 

@@ -509,20 +509,11 @@ def run(cfg) -> Summary:
     return summary
 
 
-def _hydra_entry(cfg) -> None:
-    from facectx._conf import cli_errors
-
-    with cli_errors(log):
-        run(cfg)
-
-
 def main() -> None:
     """Console entry point (``python -m facectx.prepare`` / ``facectx-prepare``)."""
-    import hydra
+    from facectx._conf import hydra_command
 
-    from facectx._conf import config_dir
-
-    hydra.main(version_base="1.3", config_path=config_dir(), config_name="prepare")(_hydra_entry)()
+    hydra_command("prepare", run, log)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
-
-from facectx._conf import config_dir
 
 log = logging.getLogger("facectx.report")
 
@@ -339,9 +336,11 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
     return rows
 
 
-@hydra.main(config_path=config_dir(), config_name="report", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+def main() -> None:
+    """``python -m facectx.report`` (Hydra: conf/report.yaml)."""
+    from facectx._conf import hydra_command
+
+    hydra_command("report", run, log)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from facectx._conf import ConfigError, config_dir
+from facectx._conf import ConfigError
 
 log = logging.getLogger("facectx.train")
 
@@ -314,14 +313,17 @@ def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: flo
             log.info("samples: %s", out_dir / "samples" / "latest.png")
 
 
-@hydra.main(config_path=config_dir(), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def _run_command(cfg: DictConfig) -> None:
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=False))
-    from facectx._conf import cli_errors
+    run(cfg)
 
-    with cli_errors(log):  # config, checkpoint, folder errors: one line, exit code 2
-        run(cfg)
+
+def main() -> None:
+    """``python -m facectx.train`` (Hydra: conf/train.yaml)."""
+    from facectx._conf import hydra_command
+
+    hydra_command("train", _run_command, log)
 
 
 if __name__ == "__main__":
