@@ -218,47 +218,86 @@ class GANModule(pl.LightningModule):
             self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         opt.step()
 
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        logs: dict[str, Tensor] = {}
+    def adversarial_update(
+        self,
+        opt_g,
+        opt_d,
+        generate: Callable[[], Any],
+        discriminator_loss: Callable[[Any], tuple[Tensor, dict[str, Tensor]]],
+        generator_loss: Callable[[Any], tuple[Tensor, dict[str, Tensor]]],
+        use_discriminator: bool,
+        logs: dict[str, Tensor],
+        part: str = "",
+    ) -> tuple[bool, Any]:
+        """One adversarial update of one generator/discriminator pair, the phases every facectx
+        GAN shares: the generator forward (G trainable, D frozen), a discriminator step on real
+        and detached fake minibatches (when ``use_discriminator``), then a generator step
+        against the updated D, each with its NaN check and gradient clipping.
 
-        # 1) generator forward, with G trainable and D frozen
+        ``discriminator_loss`` gets the outputs detached; both losses' logs go into ``logs``.
+        ``part`` names the pair in NaN messages (e.g. "content"). Returns ``(stepped,
+        outputs)``: ``stepped`` is False when a non-finite loss skipped the iteration
+        (``nan_policy=skip``); the caller then ends the iteration without counting it.
+        """
         self.toggle_optimizer(opt_g)
-        outputs = self.generate(batch)
+        outputs = generate()
         self.untoggle_optimizer(opt_g)
 
-        # 2) discriminator step on real and (detached) fake minibatches
-        if self.uses_discriminator:
+        if use_discriminator:
             self.toggle_optimizer(opt_d)
-            d_loss, d_logs = self.discriminator_loss(batch, _detach(outputs))
+            d_loss, d_logs = discriminator_loss(_detach(outputs))
             logs.update(d_logs)
-            if not self._check_finite(d_loss, d_logs, "discriminator"):
+            if not self._check_finite(d_loss, d_logs, f"{part} discriminator".lstrip()):
                 self.untoggle_optimizer(opt_d)
-                return
+                return False, outputs
             self._step(opt_d, d_loss, self.grad_clip_d)
             self.untoggle_optimizer(opt_d)
 
-        # 3) generator step against the updated discriminator
         self.toggle_optimizer(opt_g)
-        g_loss, g_logs = self.generator_loss(batch, outputs)
+        g_loss, g_logs = generator_loss(outputs)
         logs.update(g_logs)
-        if not self._check_finite(g_loss, g_logs, "generator"):
+        if not self._check_finite(g_loss, g_logs, part or "generator"):
             self.untoggle_optimizer(opt_g)
-            return
+            return False, outputs
         self._step(opt_g, g_loss, self.grad_clip_g)
         self.untoggle_optimizer(opt_g)
+        return True, outputs
 
+    def end_iteration(self, batch: dict, logs: dict[str, Tensor], **scalars: float) -> None:
+        """After every update of an iteration: count it, move the EMA, log."""
         self.iteration += 1
         self._update_ema()
-        batch_size = self._batch_size(batch)
+        self.log_iteration(batch, logs, **scalars)
+
+    def log_iteration(self, batch: dict, logs: dict[str, Tensor], **scalars: float) -> None:
+        """The one place training metrics are logged: every loss term as ``train/<name>`` (per
+        step, and the epoch mean over every process under DDP), the iteration counter, and
+        ``scalars`` per step."""
         self.log_dict(
             {f"train/{k}": v for k, v in logs.items()},
             on_step=True,
             on_epoch=True,
-            batch_size=batch_size,
+            batch_size=self._batch_size(batch),
             sync_dist=True,  # epoch means over every process under DDP; no-op on one device
         )
         self.log("iteration", self.iteration.float(), on_step=True, on_epoch=False)
+        for name, value in scalars.items():
+            self.log(name, value, on_step=True, on_epoch=False)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        logs: dict[str, Tensor] = {}
+        stepped, _ = self.adversarial_update(
+            opt_g,
+            opt_d,
+            lambda: self.generate(batch),
+            lambda outputs: self.discriminator_loss(batch, outputs),
+            lambda outputs: self.generator_loss(batch, outputs),
+            self.uses_discriminator,
+            logs,
+        )
+        if stepped:
+            self.end_iteration(batch, logs)
 
     @staticmethod
     def _batch_size(batch: dict) -> int:

@@ -23,7 +23,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -273,51 +272,14 @@ class SwapInpaintGAN(GANModule):
                 f"with size={self.size} or set model.size={s}"
             )
 
-    def _gan_step(
-        self,
-        opt_g,
-        opt_d,
-        generate: Callable[[], Any],
-        fake_of: Callable[[Any], Tensor],
-        d_loss: Callable[[Tensor], tuple[Tensor, dict]],
-        g_loss: Callable[[Any], tuple[Tensor, dict]],
-        use_d: bool,
-        clip_g: float | None,
-        what: str,
-        logs: dict[str, Tensor],
-    ) -> Any:
-        """One GANModule-style step of one part; returns the generator outputs or None when the
-        iteration is skipped (non-finite loss with ``nan_policy=skip``)."""
-        self.toggle_optimizer(opt_g)
-        outputs = generate()
-        self.untoggle_optimizer(opt_g)
-        if use_d:
-            self.toggle_optimizer(opt_d)
-            loss, d_logs = d_loss(fake_of(outputs).detach())
-            logs.update(d_logs)
-            if not self._check_finite(loss, d_logs, f"{what} discriminator"):
-                self.untoggle_optimizer(opt_d)
-                return None
-            self._step(opt_d, loss, self.grad_clip_d)
-            self.untoggle_optimizer(opt_d)
-        self.toggle_optimizer(opt_g)
-        loss, g_logs = g_loss(outputs)
-        logs.update(g_logs)
-        if not self._check_finite(loss, g_logs, what):
-            self.untoggle_optimizer(opt_g)
-            return None
-        self._step(opt_g, loss, clip_g)
-        self.untoggle_optimizer(opt_g)
-        return outputs
-
     def _content_part(self, batch: dict, opt_c, opt_dc, logs: dict) -> Tensor | None:
+        """C and D_C's update; X̂ (detached) for the swap part, or None when skipped."""
         loss = self.loss
         real = batch["image"]
-        valid = batch.get("valid")
 
-        def d_loss(fake: Tensor):
+        def d_loss(out):
             d = self.content_discriminator
-            return loss.content_discriminator_loss(d(real), d(fake))
+            return loss.content_discriminator_loss(d(real), d(out.image.detach()))
 
         def g_loss(out):
             d_fake = (
@@ -325,23 +287,22 @@ class SwapInpaintGAN(GANModule):
                 if loss.uses_discriminator("content")
                 else None
             )
-            return loss.content_loss(out.scales, real, out.mu, out.std, d_fake, valid)
+            return loss.content_loss(out.scales, real, out.mu, out.std, d_fake, batch.get("valid"))
 
-        out = self._gan_step(
+        stepped, out = self.adversarial_update(
             opt_c,
             opt_dc,
             lambda: self.content(batch["masked"], batch["mask"]),
-            lambda out: out.image,
             d_loss,
             g_loss,
             loss.uses_discriminator("content"),
-            self.grad_clip_g,
-            "content",
             logs,
+            part="content",
         )
-        return None if out is None else out.image.detach()
+        return out.image.detach() if stepped else None
 
     def _swap_part(self, batch: dict, x_hat: Tensor, opt_g, opt_d, logs: dict) -> bool:
+        """G and D's update on X̂ with C frozen; False when skipped."""
         loss = self.loss
         real, mask = batch["image"], batch["mask"]
         with torch.no_grad():
@@ -351,7 +312,8 @@ class SwapInpaintGAN(GANModule):
             out = self.swap(x_hat, z_id)
             return out, self.swap.compose(out.swapped, x_hat, mask)
 
-        def d_loss(fake: Tensor):
+        def d_loss(outputs):
+            fake = outputs[0].swapped.detach()
             return loss.swap_discriminator_loss(self.discriminator(real), self.discriminator(fake))
 
         def g_loss(outputs):
@@ -375,19 +337,17 @@ class SwapInpaintGAN(GANModule):
                 valid=batch.get("valid"),
             )
 
-        res = self._gan_step(
+        stepped, _ = self.adversarial_update(
             opt_g,
             opt_d,
             generate,
-            lambda outputs: outputs[0].swapped,
             d_loss,
             g_loss,
             loss.uses_discriminator("swap"),
-            self.grad_clip_g,
-            "generator",
             logs,
+            part="generator",
         )
-        return res is not None
+        return stepped
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         self._check_batch(batch)
@@ -407,16 +367,7 @@ class SwapInpaintGAN(GANModule):
                     x_hat = self.content(batch["masked"], batch["mask"]).image
             if not self._swap_part(batch, x_hat, opt_g, opt_d, logs):
                 return
-        self.iteration += 1
-        self._update_ema()
-        self.log_dict(
-            {f"train/{k}": v for k, v in logs.items()},
-            on_step=True,
-            on_epoch=True,
-            batch_size=self._batch_size(batch),
-        )
-        self.log("iteration", self.iteration.float(), on_step=True, on_epoch=False)
-        self.log("stage", float(STAGES.index(stage)), on_step=True, on_epoch=False)
+        self.end_iteration(batch, logs, stage=float(STAGES.index(stage)))
         if self.max_iterations is not None and int(self.iteration) >= self.max_iterations:
             self.trainer.should_stop = True
 
