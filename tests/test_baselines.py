@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facectx.methods import CvInpaint, MaskOnly, MeanContext, NearestNeighbour
+from facectx.evaluation import CvInpaint, MaskOnly, MeanContext, NearestNeighbour
 from metrics.helpers import prepared_lfw_test
 
 

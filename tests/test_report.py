@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from facectx.report import budget_warning, find_jobs, job_names, run
+from facectx.evaluation.sweep import budget_warning, find_jobs, job_names
+from facectx.report import run
 from metrics.helpers import TINY_TRAIN, compose_eval, prepared_lfw_test, tiny_checkpoint
 
 QUICK = ["fid.enabled=false", "landmarks.enabled=false", "limit=6"]
@@ -103,12 +104,12 @@ def test_report_evaluates_missing_jobs_then_reuses_them(
     with open(sweep / "report.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 6
 
-    import facectx.evaluate
+    import facectx.evaluation.from_config
 
     def no_evaluation(cfg):
         raise AssertionError("up-to-date results must be reused")
 
-    monkeypatch.setattr(facectx.evaluate, "run", no_evaluation)
+    monkeypatch.setattr(facectx.evaluation.from_config, "evaluate_config", no_evaluation)
     again = run(compose_eval(tmp_path, overrides, name="report"))
     assert [again[i]["status"] for i in (0, 1, 3, 4)] == ["reused"] * 4
     assert again[0]["ssim"] == pytest.approx(rows[0]["ssim"])

@@ -36,19 +36,19 @@ def _export(path):
 
 
 def _evaluate(path):
-    from facectx.methods.external import CheckpointMethod
+    from facectx.evaluation.external import CheckpointMethod
 
     return CheckpointMethod(path).setup(128, torch.device("cpu"))
 
 
 def _swapinpaint_evaluate(path):
-    from facectx.methods.swapinpaint import SwapInpaintMethod
+    from facectx.evaluation.swapinpaint import SwapInpaintMethod
 
     return SwapInpaintMethod(path).setup(128, torch.device("cpu"))
 
 
 def _evaluate_dispatch(path):
-    from facectx.methods.swapinpaint import checkpoint_kind
+    from facectx.evaluation.swapinpaint import checkpoint_kind
 
     return checkpoint_kind(path)
 

@@ -6,8 +6,8 @@
 * ``fid``: ``frechet_distance`` of precomputed features through torchmetrics' FID.
 * ``landmarks``: ``pose_error``, ``expression_error``, ``head_pose``, canonical-frame landmarks.
 * ``registry``: ``get_metric(name)``, ``list_metrics(kind)``, ``describe()``.
-* ``evaluator``: ``Evaluator`` (scores methods on a prepared folder; ``facectx.evaluate`` runs
-  it), ``tables``: the results files.
+
+The harness that scores methods with these functions is ``facectx.evaluation``.
 
 Formulas and choices: ``docs/evaluation.md``. Names load lazily: importing this package
 imports neither torchmetrics nor OpenCV nor dlib.
@@ -38,9 +38,6 @@ _LAZY = {
     "pose_difference": "facectx.metrics.landmarks",
     "expression_error": "facectx.metrics.landmarks",
     "CanonicalLandmarks": "facectx.metrics.landmarks",
-    "Evaluator": "facectx.metrics.evaluator",
-    "EvaluationResult": "facectx.metrics.evaluator",
-    "Instruments": "facectx.metrics.evaluator",
     "MetricSpec": "facectx.metrics.registry",
     "describe": "facectx.metrics.registry",
     "get_metric": "facectx.metrics.registry",

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.metrics.evaluator import (
+from facectx.evaluation.harness import (
     PER_IMAGE_COLUMNS,
     RESULT_COLUMNS,
     EvaluationResult,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import (
+from facectx.evaluation.method import (
     Method,
     Prediction,
     cache_path,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facectx.methods.base import Method, Prediction
+from facectx.evaluation.method import Method, Prediction
 from facectx.pixels import from_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")

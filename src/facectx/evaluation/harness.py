@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import Method, Originals
+from facectx.evaluation.method import Method, Originals
 from facectx.pixels import quantize, to_uint8
 
 log = logging.getLogger("facectx.evaluate")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.methods.base import Method, ok, paste_face
+from facectx.evaluation.method import Method, ok, paste_face
 from facectx.pixels import from_uint8, to_uint8
 
 OUTPUTS = ("blended", "composite", "content")
@@ -98,7 +98,7 @@ class SwapInpaintMethod(Method):
         output: str = "blended",
         dilate: int = 5,
     ) -> None:
-        from facectx.methods.external import _run_label
+        from facectx.evaluation.external import _run_label
 
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
