@@ -17,7 +17,7 @@ from PIL import Image
 from facectx.data.manifest import MANIFEST, SKIPPED, read_manifest, read_rows
 from facectx.faces.naming import face_id, person_from_stem, unique_stems
 from facectx.faces.pipeline import PreparerSpec
-from facectx.prepare import prepare_folder, read_splits
+from facectx.preparation import prepare_folder, read_splits
 
 REPO = Path(__file__).resolve().parents[1]
 
