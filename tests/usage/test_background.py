@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from _config import compose_config
-from facectx.background import pick_backgrounds, replace_folder
 from facectx.faces.io import read_png, write_png
 from facectx.segment import GrabCutSegmenter, NetworkSegmenter, SegmenterNotAvailableError
+from facectx.segment.folder import pick_backgrounds, replace_folder
 from facectx.segment.replace import fit_background, laplacian_blend, replace_background
 
 from .conftest import needs_sample, replicate_sample
@@ -160,7 +160,7 @@ def test_network_segmenter_without_weights_says_what_to_do(tmp_path, monkeypatch
         NetworkSegmenter(name="no-such-net")
     # the same through the CLI's config group
 
-    from facectx.background import build_segmenter
+    from facectx.segment.folder import build_segmenter
 
     cfg = compose_config(
         "background", ["segmenter=network", "input=x", "backgrounds=y", "output=z"]
@@ -187,7 +187,7 @@ def test_network_segmenter_interface_with_random_weights(tmp_path, monkeypatch):
 def test_folder_replacement_from_hallucinate_output(tmp_path, tiny_ckpt):
 
     from facectx.background import run
-    from facectx.hallucinate import hallucinate_folder
+    from facectx.inference.portraits import hallucinate_folder
 
     prepared = replicate_sample(tmp_path / "prep", 3)
     hall = tmp_path / "hall"

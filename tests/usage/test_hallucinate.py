@@ -10,7 +10,7 @@ import pytest
 
 from _config import compose_config
 from facectx.faces.io import read_png
-from facectx.hallucinate import hallucinate_folder, hallucinate_photos, is_prepared_folder
+from facectx.inference.portraits import hallucinate_folder, hallucinate_photos, is_prepared_folder
 
 from .conftest import needs_sample, replicate_sample
 
@@ -185,3 +185,28 @@ def test_a_read_only_output_stops_the_job_and_a_rerun_finishes(
     assert done == sorted((r["id"], r["source"]) for r in _rows(straight / "outputs.csv"))
     for r in _rows(out / "outputs.csv"):
         np.testing.assert_array_equal(read_png(out / r["output"]), read_png(straight / r["output"]))
+
+
+def test_photos_are_aligned_in_the_models_recorded_frame(tmp_path, lfw_split_images):
+    """No eye_distance/eye_y given: the frame is the loaded model's (``Hallucinator.frame``), so
+    a model trained in another frame gets its own; explicit values still win."""
+    import json
+
+    import torch
+
+    from .conftest import fake_checkpoint
+
+    ckpt = fake_checkpoint(tmp_path / "m.ckpt")
+    state = torch.load(ckpt, weights_only=True)
+    state["facectx"]["frame"] = {"size": 128, "eye_distance": 0.31, "eye_y": 0.41}
+    torch.save(state, ckpt)
+    (photo,) = lfw_split_images("test", 1)
+
+    def frame(output: Path, **kw) -> dict:
+        hallucinate_photos(str(ckpt), str(photo), str(output), progress=False, **kw)
+        return json.loads((output / "job.json").read_text())["frame"]
+
+    recorded = frame(tmp_path / "a")
+    assert (recorded["eye_distance"], recorded["eye_y"]) == (0.31, 0.41)
+    explicit = frame(tmp_path / "b", eye_distance=0.27, eye_y=0.43)
+    assert (explicit["eye_distance"], explicit["eye_y"]) == (0.27, 0.43)

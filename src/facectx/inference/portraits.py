@@ -1,0 +1,424 @@
+"""Hallucinate context for whole folders: a prepared folder's faces, or raw photos.
+
+The library behind ``python -m facectx.hallucinate`` (which only composes the config, calls
+:func:`hallucinate` and prints the summary). ``input`` is either
+
+* a **prepared folder** (it holds ``manifest.csv``; see ``python -m facectx.prepare``): every face
+  listed there (optionally one ``split``) is hallucinated with its stored face hull as the
+  keep-mask (:func:`hallucinate_folder`); or
+* **raw photos**: one image file or a folder of them (searched recursively). Each photo is read
+  (``facectx.faces.io.read_image``), its faces detected, landmarked and aligned into the model's
+  canonical frame by :class:`facectx.faces.pipeline.FacePreparer` (``faces=all`` by default, so a
+  couple photo gives two portraits), and hallucinated (:func:`hallucinate_photos`).
+
+Output folder layout (the same for both inputs)::
+
+    OUT/<id>.png              hallucinated portrait, size x size (128 px for the paper's model)
+    OUT/masks/<id>.png        the keep-mask the model was given (255 = face pixel kept exactly)
+    OUT/previews/<id>.png     masked input | output | aligned original (preview=true)
+    OUT/outputs.csv           one row per portrait (OUTPUT_COLUMNS)
+    OUT/skipped.csv           photos that gave no portrait: source, reason, detail (prepared
+                              input: source = the face id whose files could not be read)
+
+``<id>`` is ``<photo-stem>_<face>`` (face 0 = the largest), the same ids ``facectx.prepare``
+gives. For photos the keep-mask is the landmark hull restricted to pixels that lie inside the
+photo (``AlignedFace.mask * AlignedFace.valid``), so context beyond the photo's edge is
+generated, not kept black. Face pixels of every portrait equal the aligned photo's exactly.
+
+The folder's bookkeeping is :class:`facectx.folderjob.FolderJob`: rows of one photo are appended
+together after all its files are written, so an interrupted run leaves only complete entries; a
+rerun skips every photo (or prepared id) already listed in ``outputs.csv`` or ``skipped.csv``
+and resumes. ``OUT/job.json`` records what made the folder (the model's weights digest, the
+input, the face preparation settings); a rerun with another model or other settings is refused
+(:class:`facectx._jobrecord.OutputFolderError`) instead of keeping the first model's portraits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("facectx.hallucinate")
+
+OUTPUTS = "outputs.csv"
+SKIPPED = "skipped.csv"
+OUTPUT_COLUMNS = (
+    "id",  # portrait id: <photo-stem>_<face index> (or the prepared folder's id)
+    "output",  # portrait path relative to the output folder
+    "mask",  # keep-mask path relative to the output folder (255 = kept face pixel)
+    "preview",  # preview path, or empty when preview=false
+    "source",  # source photo (relative to the input folder, or the prepared manifest's source)
+    "face_index",  # face index within its photo, 0 = largest
+    "person",  # identity label (LFW Name_NNNN stem for face 0, or the prepared manifest's)
+    "score",  # detector confidence (empty for prepared input without one)
+)
+SKIPPED_COLUMNS = ("source", "reason", "detail")
+
+
+@dataclass
+class HallucinateSummary:
+    """What one run did (``already_done`` counts entries from earlier runs)."""
+
+    mode: str = ""  # "prepared" or "photos"
+    photos: int = 0  # photos (or prepared faces) handled in this run
+    portraits: int = 0  # portraits written in this run
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> photos
+    already_done: int = 0
+    seconds: float = 0.0
+
+    @property
+    def portraits_per_second(self) -> float:
+        return self.portraits / self.seconds if self.seconds > 0 else 0.0
+
+
+def is_prepared_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a prepared face folder (a directory holding ``manifest.csv``)."""
+    from facectx.data.manifest import MANIFEST
+
+    p = Path(path)
+    return p.is_dir() and (p / MANIFEST).is_file()
+
+
+def _png(path: Path, image: np.ndarray) -> None:
+    from facectx.faces.io import write_png  # looked up per call: tests replace it
+
+    write_png(path, image, compression=3)
+
+
+def _write_portrait(
+    out_dir: Path,
+    fid: str,
+    output: np.ndarray,
+    keep: np.ndarray,
+    aligned: np.ndarray,
+    preview: bool,
+) -> dict[str, str]:
+    """Write a portrait, its keep-mask and (optionally) its preview; returns their paths."""
+    keep01 = (keep > 0).astype(np.uint8)
+    rel = {"output": f"{fid}.png", "mask": f"masks/{fid}.png", "preview": ""}
+    _png(out_dir / rel["output"], output)
+    _png(out_dir / rel["mask"], keep01 * 255)
+    if preview:
+        masked = aligned * keep01[:, :, None]
+        rel["preview"] = f"previews/{fid}.png"
+        _png(out_dir / rel["preview"], np.concatenate([masked, output, aligned], axis=1))
+    return rel
+
+
+def _load_model(ckpt: str | None, device: str, use_ema: bool):
+    from facectx.inference.hallucinator import load_hallucinator
+
+    return load_hallucinator(ckpt, device=device, use_ema=use_ema)
+
+
+def _job(
+    output: str | Path, key: str, model, ckpt: str | None, input: Path, progress: bool, **settings
+):
+    """The folder job of a hallucinate run (``key``: what names an item in outputs.csv):
+    ``job.json`` names the model (weights digest), the input and ``settings`` (what changes
+    the portraits); a rerun that differs is refused."""
+    from facectx._jobrecord import weights_digest
+    from facectx.folderjob import FolderJob
+
+    source = str(model.source if ckpt is None or model.source != "in-memory generator" else ckpt)
+    if Path(source).is_file():
+        source = str(Path(source).resolve())
+    record = {
+        "job": "hallucinate",
+        "model": source,
+        "weights": weights_digest(model.generator),
+        "input": str(input),
+        **settings,
+    }
+    return FolderJob(
+        output,
+        results=OUTPUTS,
+        columns=OUTPUT_COLUMNS,
+        key=key,
+        skipped=SKIPPED,
+        skipped_columns=SKIPPED_COLUMNS,
+        record=record,
+        clean=(".", "masks", "previews"),
+        progress=progress,
+        what="hallucinate",
+        count="portraits",
+    )
+
+
+# ---------------------------------------------------------------------------- prepared folders
+
+
+def hallucinate_folder(
+    ckpt: str | None,
+    input: str,
+    output: str,
+    split: str | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    use_ema: bool = True,
+    preview: bool = True,
+    progress: bool = True,
+    model=None,
+) -> HallucinateSummary:
+    """Run a trained cascade over every face of a prepared folder (its stored hull masks).
+
+    A face whose image or mask cannot be read is listed in ``skipped.csv`` (``source`` = its
+    id, reason ``unreadable``) and the run goes on.
+
+    Args:
+        ckpt: checkpoint written by ``python -m facectx.train``.
+        input: prepared folder (``manifest.csv``, ``images/``, ``masks/``...).
+        output: output folder (layout in the module docstring); resumed if it exists.
+        split: only faces of this manifest split; None = every face.
+        batch_size: faces per generator call.
+        device: torch device of the generator.
+        use_ema: use the EMA generator weights when the checkpoint has them.
+        preview: also write ``previews/<id>.png``.
+        progress: show a progress bar.
+        model: an already loaded :class:`facectx.inference.Hallucinator` (``ckpt`` is then
+            only recorded), e.g. to share one across calls.
+    """
+    from facectx.data.datasets import frame_size
+    from facectx.data.manifest import read_manifest
+    from facectx.faces.io import ImageReadError, read_png
+
+    model = model or _load_model(ckpt, device, use_ema)
+    root = Path(input).expanduser().resolve()
+    size = frame_size(root)
+    if size is not None and size != model.size:
+        raise ValueError(
+            f"{root} holds {size} px faces but the model makes {model.size} px; "
+            f"prepare the photos again with size={model.size}."
+        )
+    rows = read_manifest(root, split)
+    size = model.size
+    with _job(output, "id", model, ckpt, root, progress) as job:
+        todo = job.todo(rows, key=lambda r: r["id"])
+        summary = HallucinateSummary(mode="prepared", already_done=job.already_done)
+        out_dir = job.folder
+        for i in range(0, len(todo), batch_size):
+            chunk, images, keeps = [], [], []
+            for r in todo[i : i + batch_size]:
+                try:
+                    im, keep = read_png(root / r["image"]), read_png(root / r["mask"])
+                    if im.shape != (size, size, 3) or keep.shape != (size, size):
+                        raise ImageReadError(
+                            root / r["image"],
+                            f"image {im.shape} / mask {keep.shape}, expected {size} px "
+                            f"(prepare again with size={size})",
+                        )
+                except ImageReadError as e:
+                    job.skip(r["id"], "unreadable", str(e))
+                    continue
+                chunk.append(r)
+                images.append(im)
+                keeps.append(keep)
+            if chunk:
+                outs = model.hallucinate_uint8(images, keeps)
+                out_rows = []
+                for r, out, keep, im in zip(chunk, outs, keeps, images):
+                    rel = _write_portrait(out_dir, r["id"], out, keep, im, preview)
+                    out_rows.append({**r, **rel, "id": r["id"]})
+                job.done(out_rows)
+            n = len(todo[i : i + batch_size])
+            summary.photos += n
+            summary.portraits += len(chunk)
+            job.advance(n, count=summary.portraits)
+        summary.skipped = dict(job.skipped)
+        summary.seconds = job.seconds
+    return summary
+
+
+# ---------------------------------------------------------------------------- raw photos
+
+
+def build_preparer(
+    size: int,
+    eye_distance: float = 0.27,
+    eye_y: float = 0.43,
+    detector: str | dict = "hog",
+    landmarker: str | dict = "dlib",
+    upsample: int = 1,
+    faces: str = "all",
+    min_face: float = 20.0,
+):
+    """A :class:`FacePreparer` for the model's frame (``detector``/``landmarker``: registry names
+    or Hydra ``_target_`` dicts, as in ``conf/detector`` and ``conf/landmarks``)."""
+    from facectx.faces.pipeline import PreparerSpec
+
+    return PreparerSpec(
+        size=int(size),
+        eye_distance=float(eye_distance),
+        eye_y=float(eye_y),
+        detector=detector,
+        landmarker=landmarker,
+        upsample=int(upsample),
+        faces=faces,
+        min_face=float(min_face),
+    ).build()
+
+
+def hallucinate_photos(
+    ckpt: str | None,
+    input: str,
+    output: str,
+    eye_distance: float | None = None,
+    eye_y: float | None = None,
+    detector: str | dict = "hog",
+    landmarker: str | dict = "dlib",
+    upsample: int = 1,
+    faces: str = "all",
+    min_face: float = 20.0,
+    batch_size: int = 32,
+    device: str = "cpu",
+    use_ema: bool = True,
+    preview: bool = True,
+    limit: int | None = None,
+    progress: bool = True,
+    model=None,
+    preparer=None,
+) -> HallucinateSummary:
+    """Detect, align and hallucinate every face of raw photos (one file or a folder).
+
+    Args:
+        ckpt: checkpoint written by ``python -m facectx.train``.
+        input: an image file, or a folder searched recursively for jpg/jpeg/png/webp/bmp.
+        output: output folder (layout in the module docstring); resumed if it exists.
+        eye_distance, eye_y: canonical frame the model was trained in (fractions of its size);
+            None = the model's recorded frame (``Hallucinator.frame``), else the project
+            default (0.27, 0.43).
+        detector, landmarker: face detector / 68-point landmarker, names or ``_target_`` dicts.
+        upsample: HOG detector doublings (finds faces down to ~40 px at 1).
+        faces: ``all`` (every face, largest first), ``largest`` or ``one``.
+        min_face: faces with an eye distance (or box side) below this many source px are skipped.
+        batch_size: faces per generator call (faces of several photos are batched together).
+        device: torch device of the generator.
+        use_ema: use the EMA generator weights when the checkpoint has them.
+        preview: write ``previews/<id>.png`` (masked | output | aligned original).
+        limit: handle at most this many not-yet-done photos (None = all); a rerun continues.
+        progress: show a progress bar.
+        model: an already loaded Hallucinator (``ckpt`` is then only recorded).
+        preparer: an already built FacePreparer (its frame must match the model's size).
+    """
+    from facectx._jobrecord import describe
+    from facectx.faces.io import ImageReadError, list_inputs, read_image
+    from facectx.faces.naming import face_id, person_from_stem, unique_stems
+    from facectx.geometry.frame import CanonicalFrame
+
+    model = model or _load_model(ckpt, device, use_ema)
+    if preparer is None:
+        frame = CanonicalFrame.from_record(model.size, getattr(model, "frame", None))
+        preparer = build_preparer(
+            model.size,
+            frame.eye_distance if eye_distance is None else eye_distance,
+            frame.eye_y if eye_y is None else eye_y,
+            detector,
+            landmarker,
+            upsample,
+            faces,
+            min_face,
+        )
+    if preparer.frame.size != model.size:
+        raise ValueError(
+            f"the face preparer's frame is {preparer.frame.size} px but the model makes "
+            f"{model.size} px portraits"
+        )
+    base, listed = list_inputs(input)
+    if not listed:  # before anything is created: an empty run is a mistake, not a success
+        from facectx._conf import ConfigError
+
+        raise ConfigError(
+            f"input={input}: no images found (jpg, jpeg, png, webp, bmp; folders are searched "
+            "recursively); point input= at a photo or a folder of photos"
+        )
+    job = _job(
+        output,
+        "source",
+        model,
+        ckpt,
+        Path(input).expanduser().resolve(),
+        progress,
+        frame=describe(preparer.frame),
+        faces=preparer.faces,
+        min_face=preparer.min_face,
+        detector=describe(preparer.detector),
+        landmarker=describe(preparer.landmarker),
+    )
+    with job:
+        out_dir = job.folder
+        try:  # never hallucinate our own outputs when the output folder lies inside the input
+            inside = out_dir.relative_to(base).as_posix() + "/"
+            listed = [(s, p) for s, p in listed if not s.startswith(inside)]
+        except ValueError:
+            pass
+        stems = unique_stems([s for s, _ in listed])
+        todo = job.todo(listed, key=lambda item: item[0], limit=limit)
+        summary = HallucinateSummary(mode="photos", already_done=job.already_done)
+        pending: list[tuple[str, list[Any]]] = []  # (source, faces) waiting for the generator
+
+        def flush() -> None:
+            faces_all = [f for _, fs in pending for f in fs]
+            if not faces_all:
+                pending.clear()
+                return
+            outs = model.hallucinate_uint8(
+                [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
+            )
+            k = 0
+            for source, fs in pending:
+                rows = []
+                person = person_from_stem(Path(source).stem)
+                for i, f in enumerate(fs):
+                    fid = face_id(source, i, stems[source])
+                    rel = _write_portrait(out_dir, fid, outs[k], f.mask * f.valid, f.image, preview)
+                    k += 1
+                    rows.append(
+                        {
+                            "id": fid,
+                            **rel,
+                            "source": source,
+                            "face_index": i,
+                            "person": person if i == 0 else "",
+                            "score": f"{f.score:.4f}",
+                        }
+                    )
+                job.done(rows)  # all faces of one photo land together
+                summary.portraits += len(rows)
+            pending.clear()
+
+        for source, path in todo:
+            summary.photos += 1
+            try:
+                result = preparer.run(read_image(path))
+            except ImageReadError as e:
+                job.skip(source, "unreadable", e.reason)
+            except Exception as e:  # one bad photo must not end a long run
+                job.fail(source, e)  # ... but a full disk or a read-only folder does
+            else:
+                if result.faces:
+                    pending.append((source, result.faces))
+                else:
+                    job.skip(source, result.reason, result.detail)
+            if sum(len(fs) for _, fs in pending) >= batch_size:
+                flush()
+            job.advance(1, count=summary.portraits)
+        flush()
+        job.advance(0, count=summary.portraits)
+        summary.skipped = dict(job.skipped)
+        summary.seconds = job.seconds
+    return summary
+
+
+def hallucinate(ckpt: str | None, input: str, output: str, **kwargs: Any) -> HallucinateSummary:
+    """Dispatch on the input: a prepared folder (has manifest.csv) or raw photos."""
+    if is_prepared_folder(input):
+        keys = ("split", "batch_size", "device", "use_ema", "preview", "progress", "model")
+        return hallucinate_folder(
+            ckpt, input, output, **{k: kwargs[k] for k in keys if k in kwargs}
+        )
+    kwargs.pop("split", None)
+    return hallucinate_photos(ckpt, input, output, **kwargs)
