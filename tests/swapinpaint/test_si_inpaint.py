@@ -10,7 +10,7 @@ import torch
 
 from _config import compose_config
 from facectx.inference import Inpainter, InpaintError
-from facectx.inpaint import inpaint_photos
+from facectx.inference.inpaint_jobs import inpaint_photos
 
 from .conftest import TinyIdentity, needs_dlib, random_pairs
 from .conftest import swapinpaint_checkpoint as _checkpoint
