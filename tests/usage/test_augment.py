@@ -62,7 +62,7 @@ def _check_complete(out: Path, prepared: Path, n: int, shard_size: int) -> list[
 
 
 def test_killed_run_resumes_to_exactly_300_outputs(tmp_path, tiny_ckpt):
-    from facectx.augment import KILLED_EXIT, augment
+    from facectx.inference.predict import KILLED_EXIT, augment
 
     prepared = replicate_sample(tmp_path / "prep300", 300)
     out = tmp_path / "aug"
@@ -102,7 +102,7 @@ def test_bf16_predict_keeps_face_pixels_exact_and_skips_unreadable(tmp_path, tin
     missing goes to skipped.csv and the run goes on."""
     import pytorch_lightning as pl
 
-    from facectx.augment import augment
+    from facectx.inference.predict import augment
 
     prepared = replicate_sample(tmp_path / "prep", 12)
     with open(prepared / "manifest.csv", "a", newline="") as f:
@@ -135,7 +135,7 @@ def test_bf16_predict_keeps_face_pixels_exact_and_skips_unreadable(tmp_path, tin
 
 
 def test_refuses_a_different_shard_size_on_resume(tmp_path, tiny_ckpt):
-    from facectx.augment import augment
+    from facectx.inference.predict import augment
 
     prepared = replicate_sample(tmp_path / "prep", 4)
     out = tmp_path / "aug"

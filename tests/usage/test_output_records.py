@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from facectx._jobrecord import JOB, OutputFolderError, check_or_record, weights_digest
-from facectx.hallucinate import hallucinate_folder, hallucinate_photos
 from facectx.inference import CheckpointError, Hallucinator, load_hallucinator
+from facectx.inference.portraits import hallucinate_folder, hallucinate_photos
 
 from .conftest import fake_checkpoint, needs_sample, replicate_sample
 
@@ -118,7 +118,7 @@ def test_hallucinate_photos_with_other_face_settings_is_refused(tmp_path, two_ck
 
 @needs_sample
 def test_augment_into_a_folder_of_another_checkpoint_is_refused(tmp_path, two_ckpts):
-    from facectx.augment import augment
+    from facectx.inference.predict import augment
 
     a, b = two_ckpts
     root = replicate_sample(tmp_path / "prep", 2)
@@ -131,8 +131,8 @@ def test_augment_into_a_folder_of_another_checkpoint_is_refused(tmp_path, two_ck
 
 @needs_sample
 def test_background_with_other_settings_is_refused(tmp_path):
-    from facectx.background import replace_folder
     from facectx.faces.io import write_png
+    from facectx.segment.folder import replace_folder
 
     root = replicate_sample(tmp_path / "prep", 2)
     bgs = tmp_path / "bgs"
