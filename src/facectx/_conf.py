@@ -27,16 +27,34 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the fix."""
 
 
+# Errors whose message is the whole story (it names the file or key and the fix), by module:
+# looked up only in modules already imported, since an error of a module never imported cannot
+# have been raised, and importing them here would load torch for every command.
+_USER_ERRORS = {
+    "facectx.checkpoint": ("CheckpointError",),
+    "facectx.data.manifest": ("ManifestError",),
+    "facectx.faces.io": ("ImageReadError",),
+    "facectx.inference.inpainter": ("InpaintError",),
+    "facectx.demo": ("AppError",),
+    "facectx.pretrained.registry": ("WeightsNotFoundError", "ChecksumError"),
+    "facectx.segment.base": ("SegmenterNotAvailableError",),
+    "facectx.segment.folder": ("BackgroundImageError",),
+}
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is the whole story: a config value, a checkpoint, an output folder."""
+    """Errors a user fixes by changing the command: a config value, a path that is not there, a
+    checkpoint, an unprepared folder, an output folder of other settings, a face not found."""
     import sys
 
     from facectx._jobrecord import JobStoppedError, OutputFolderError
 
     types: list[type[BaseException]] = [ConfigError, OutputFolderError, JobStoppedError]
-    checkpoint = sys.modules.get("facectx.checkpoint")  # never imported: none was raised
-    if checkpoint is not None:
-        types.append(checkpoint.CheckpointError)
+    # the user's paths: a missing input, a file given for a folder or the other way round
+    types += [FileNotFoundError, NotADirectoryError, IsADirectoryError]
+    for module, names in _USER_ERRORS.items():
+        loaded = sys.modules.get(module)
+        types += [getattr(loaded, n) for n in names if loaded is not None and hasattr(loaded, n)]
     return tuple(types)
 
 
