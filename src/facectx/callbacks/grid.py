@@ -1,8 +1,9 @@
-"""Sample grids: masked input | every block's output | ground truth, one row per face."""
+"""Sample grids: one row per validation face, the columns chosen by the model being trained."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -26,11 +27,22 @@ def make_grid_image(columns: list[Tensor], size: int, pad: int = 2) -> np.ndarra
     return to_uint8(canvas)
 
 
+def _head(x: Any, n: int) -> Any:
+    """The first ``n`` items of every tensor in a (nested) batch, copied off the loader."""
+    if isinstance(x, Tensor):
+        return x[:n].detach().clone()
+    if isinstance(x, dict):
+        return {k: _head(v, n) for k, v in x.items()}
+    return x
+
+
 class ImageGrid(pl.Callback):
     """Writes a grid of a fixed set of validation faces after every validation run.
 
-    Files: ``<output_dir>/samples/epoch_<E>.png`` and ``samples/latest.png``; the grid also goes
-    to every logger that takes images (TensorBoard, wandb).
+    The module draws the grid: it names the batch entries to keep (``grid_keys``) and returns
+    the columns for them (``grid_columns(batch)``, see ``GANModule``), so one callback serves
+    every model. Files: ``<output_dir>/samples/epoch_<E>.png`` and ``samples/latest.png``; the
+    grid also goes to every logger that takes images (TensorBoard, wandb).
 
     Args:
         output_dir: run folder; the grid is written under ``output_dir/samples``.
@@ -40,32 +52,23 @@ class ImageGrid(pl.Callback):
 
     def __init__(self, output_dir: str, num_images: int = 8, every_n_epochs: int = 1) -> None:
         self.dir = Path(output_dir) / "samples"
-        self.num_images = num_images
-        self.every_n_epochs = max(1, every_n_epochs)
+        self.num_images = int(num_images)
+        self.every_n_epochs = max(1, int(every_n_epochs))
         self._batch: dict | None = None
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ):
         if batch_idx == 0 and self._batch is None:
-            n = self.num_images
-            self._batch = {
-                "pyramid": {
-                    s: {k: v[:n].detach().clone() for k, v in lvl.items()}
-                    for s, lvl in batch["pyramid"].items()
-                }
-            }
+            self._batch = {k: _head(batch[k], self.num_images) for k in pl_module.grid_keys}
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if self._batch is None or trainer.sanity_checking:
             return
         if trainer.current_epoch % self.every_n_epochs:
             return
-        outs = pl_module.hallucinate(self._batch)
-        top = max(outs)
-        pyr = self._batch["pyramid"]
-        columns = [pyr[top]["masked"], *[outs[s] for s in sorted(outs)], pyr[top]["image"]]
-        grid = make_grid_image(columns, size=top)
+        columns = pl_module.grid_columns(self._batch)
+        grid = make_grid_image(columns, size=max(int(c.shape[-1]) for c in columns))
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / f"epoch_{trainer.current_epoch:03d}.png"
         Image.fromarray(grid).save(path)

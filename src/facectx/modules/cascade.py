@@ -91,6 +91,19 @@ class PyramidGAN(GANModule):
             outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
         )
 
+    def hallucinate(self, batch: dict) -> dict[int, Tensor]:
+        """``{size: output}`` of the blocks the inference generator (EMA when enabled) runs now."""
+        raise NotImplementedError
+
+    grid_keys = ("pyramid",)
+
+    def grid_columns(self, batch: dict) -> list[Tensor]:
+        """Masked input | every block's output | ground truth, at the largest block's level."""
+        outs = self.hallucinate(batch)
+        top = max(outs)
+        pyr = batch["pyramid"][top]
+        return [pyr["masked"], *[outs[s] for s in sorted(outs)], pyr["image"]]
+
     def _training_frame(self) -> dict | None:
         """The canonical frame of the training data (from its meta.json), so inference on raw
         photos aligns faces exactly as the model saw them."""

@@ -133,6 +133,15 @@ class GANModule(pl.LightningModule):
             return False
         return bool(getattr(loss, "uses_adversarial", True))
 
+    # ---- sample grids (facectx.callbacks.ImageGrid) ------------------------------------------
+    #: batch entries ``ImageGrid`` keeps (first faces of the first validation batch) for grids
+    grid_keys: tuple[str, ...] = ()
+
+    def grid_columns(self, batch: dict) -> list[Tensor]:
+        """The sample grid's columns, left to right, for a batch of ``grid_keys``: (B, 3, h, w)
+        images in [-1, 1] from the inference networks (each is upsampled to the largest)."""
+        raise NotImplementedError
+
     # ---- EMA ------------------------------------------------------------------------------
     def setup_ema(self) -> None:
         """Call at the end of the subclass constructor, after the generator exists."""

@@ -22,10 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -411,6 +408,20 @@ class SwapInpaintGAN(GANModule):
     def generate(self, batch: dict) -> dict[str, Tensor]:
         return self.inpaint_batch(batch)
 
+    grid_keys = ("masked", "mask", "reference", "image")
+
+    def grid_columns(self, batch: dict) -> list[Tensor]:
+        """Masked | X̂ | reference | Y_sp | Y | ground truth."""
+        out = self.inpaint_batch(batch)
+        return [
+            batch["masked"],
+            out["content"],
+            batch["reference"],
+            out["swapped"],
+            out["output"],
+            batch["image"],
+        ]
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._check_batch(batch)
         out = self.inpaint_batch(batch)
@@ -453,55 +464,4 @@ class SwapInpaintGAN(GANModule):
         }
 
 
-class SwapInpaintGrid(pl.Callback):
-    """Sample grid after each validation run: masked | X̂ | reference | Y_sp | Y | ground truth.
-
-    Files: ``<output_dir>/samples/epoch_<E>.png`` and ``samples/latest.png``.
-
-    Args:
-        output_dir: run folder; the grid goes to ``output_dir/samples``.
-        num_images: rows (pairs from the start of the validation set).
-        every_n_epochs: write every N validation runs.
-    """
-
-    def __init__(self, output_dir: str, num_images: int = 8, every_n_epochs: int = 1) -> None:
-        self.dir = Path(output_dir) / "samples"
-        self.num_images = int(num_images)
-        self.every_n_epochs = max(1, int(every_n_epochs))
-        self._batch: dict | None = None
-
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ):
-        if batch_idx == 0 and self._batch is None:
-            n = self.num_images
-            self._batch = {
-                k: batch[k][:n].detach().clone() for k in ("masked", "mask", "reference", "image")
-            }
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        from PIL import Image
-
-        from facectx.callbacks.grid import make_grid_image
-
-        if self._batch is None or trainer.sanity_checking:
-            return
-        if trainer.current_epoch % self.every_n_epochs:
-            return
-        out = pl_module.inpaint_batch(self._batch)
-        b = self._batch
-        cols = [
-            b["masked"],
-            out["content"],
-            b["reference"],
-            out["swapped"],
-            out["output"],
-            b["image"],
-        ]
-        grid: np.ndarray = make_grid_image(cols, size=int(b["image"].shape[-1]))
-        self.dir.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(grid).save(self.dir / f"epoch_{trainer.current_epoch:03d}.png")
-        Image.fromarray(grid).save(self.dir / "latest.png")
-
-
-__all__ = ["SCHEDULES", "FrozenIdentity", "SwapInpaintGAN", "SwapInpaintGrid"]
+__all__ = ["SCHEDULES", "FrozenIdentity", "SwapInpaintGAN"]
