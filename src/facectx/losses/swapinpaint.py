@@ -12,19 +12,22 @@ Generative module G (eq. 6)::
     L_att = ½ Σ_k mean(A_k(Y_sp) − A_k(X̂))² + ½ Σ_k mean(A_k(Y) − A_k(X̂))²   (eq. 10)
 
 Norms are means over elements (as PICNet's and FaceShifter's code do), not sums, so the weights
-do not depend on the image size. ``SwapInpaintLoss`` is the only place weights are applied; every
-computed term is logged raw (``c/rec``) and weighted (``c/rec_w``).
+do not depend on the image size. ``SwapInpaintLoss`` follows ``CascadeLoss``'s contract: it holds
+the frozen network its terms need (the identity encoder I), decides which terms run (a weight of
+0 computes nothing), is the only place weights are applied, and logs every computed term raw
+(``c/rec``) and weighted (``c/rec_w``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from facectx.losses import terms
+from facectx.losses.frozen import FrozenNets
 from facectx.zoo.pyramid import downsample_keep
 
 ADV_KINDS = ("bce", "hinge", "lsgan")
@@ -150,12 +153,13 @@ def adversarial_discriminator(
 
 
 # ---- the bundle -------------------------------------------------------------------------------
-class SwapInpaintLoss:
+class SwapInpaintLoss(FrozenNets):
     """Weights of both modules' losses, applied here and nowhere else.
 
-    The module computes the network outputs (identity features, attribute maps, discriminator
-    logits) and passes tensors in; a term whose weight is 0 should not be computed by the caller
-    (``active(part, name)`` says which are on) and is skipped here.
+    The loss holds the frozen identity encoder I (outside parameters and state dict) and
+    computes I(Y_sp) itself; the module passes the outputs of trainable networks (discriminator
+    logits, and G's attribute encoder for L_att) and asks ``uses_discriminator(part)`` whether
+    to run a discriminator at all. A term whose weight is 0 is not computed.
 
     Args:
         lambda_content_rec: λ_rec of C, multi-level L1 (paper: 20).
@@ -168,6 +172,8 @@ class SwapInpaintLoss:
         lambda_att: λ3, double attribute loss (paper: 10).
         adv: GAN form for G (FaceShifter: ``hinge``).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
+        identity: the identity encoder I, canonical [-1, 1] faces in, (B, D) out. The model
+            hands its own I over (``use_identity``): I also conditions G, so it is named once.
     """
 
     def __init__(
@@ -182,7 +188,9 @@ class SwapInpaintLoss:
         lambda_att: float = 10.0,
         adv: str = "hinge",
         use_valid_mask: bool = True,
+        identity: nn.Module | None = None,
     ) -> None:
+        super().__init__()
         for k in (content_adv, adv):
             if k not in ADV_KINDS:
                 raise ValueError(f"adversarial kind must be one of {ADV_KINDS}, got {k!r}")
@@ -205,6 +213,16 @@ class SwapInpaintLoss:
         for part, ws in self.weights.items():
             if all(w == 0 for w in ws.values()):
                 raise ValueError(f"every {part} loss weight is 0: nothing would train")
+        self.use_identity(identity)
+
+    def use_identity(self, net: nn.Module | None) -> None:
+        """Hold ``net`` as the frozen identity encoder I (eval mode, no weight gradients)."""
+        self.frozen("identity", net)
+
+    @property
+    def identity(self) -> nn.Module | None:
+        """The frozen identity encoder I, or None."""
+        return self.get_frozen("identity")
 
     def active(self, part: str, name: str) -> bool:
         """Whether the term ``name`` of ``part`` ("content" or "swap") has a nonzero weight."""
@@ -285,11 +303,24 @@ class SwapInpaintLoss:
         att_content: Sequence[Tensor] | None = None,
         d_fake: Tensor | Sequence[Tensor] | None = None,
         valid: Tensor | None = None,
+        *,
+        output: Tensor | None = None,
+        attributes: Callable[[Tensor], Sequence[Tensor]] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """L_G from Y_sp (``swapped``), X̂ (``content``), the keep mask M, the same-person flags
-        S, I(Y_sp), I(R), A(Y_sp), A(Y), A(X̂) and D(Y_sp). ``valid`` (B, 1, S, S), when given
-        and ``use_valid_mask`` is on, also removes pixels outside the source photo from L_rec."""
+        S, I(R) (``id_reference``, G's conditioning), A(X̂) (``att_content``) and D(Y_sp).
+
+        I(Y_sp) comes from the loss's identity encoder, and A(Y_sp), A(Y) from ``attributes``
+        (G's attribute encoder) applied to ``swapped`` and ``output`` (Y), each only when its
+        term is on; ``id_swapped`` / ``att_swapped`` / ``att_output`` given as tensors are used
+        as they are. ``valid`` (B, 1, S, S), when given and ``use_valid_mask`` is on, also
+        removes pixels outside the source photo from L_rec."""
         w = self.weights["swap"]
+        # network features first, in this order (I, then A), then the terms
+        if w["id"] and id_swapped is None and self.identity is not None:
+            id_swapped = self.identity(swapped)
+        if w["att"] and att_swapped is None and attributes is not None and output is not None:
+            att_swapped, att_output = attributes(swapped), attributes(output)
         raw: dict[str, Tensor] = {}
         if w["adv"]:
             if d_fake is None:
@@ -301,7 +332,10 @@ class SwapInpaintLoss:
             raw["rec"] = masked_half_l2(swapped, content, keep, same)
         if w["id"]:
             if id_swapped is None or id_reference is None:
-                raise ValueError("identity term is on but no identity features were given")
+                raise ValueError(
+                    "identity term is on but the loss has no identity network and no identity "
+                    "features were given"
+                )
             raw["id"] = identity_cosine(id_swapped, id_reference)
         if w["att"]:
             if att_swapped is None or att_output is None or att_content is None:

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facectx.losses.frozen import FrozenNets
 from facectx.losses.swapinpaint import SwapInpaintLoss
 from facectx.modules.gan_base import GANModule
 from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
@@ -36,26 +35,6 @@ log = logging.getLogger(__name__)
 
 SCHEDULES = ("separate", "joint")
 STAGES = ("content", "generator", "joint")
-
-
-class FrozenIdentity(FrozenNets):
-    """The identity encoder I, held frozen (eval mode, no gradients to its weights) and outside
-    the module's parameters and state dict. Gradients still flow to its *input* (L_id)."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.frozen("net", net)
-        self.feature_dim = int(getattr(net, "feature_dim", 0)) or None
-        self.name = getattr(net, "name", type(net).__name__)
-
-    @property
-    def net(self) -> nn.Module:
-        net = self.get_frozen("net")
-        assert net is not None
-        return net
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
 
 
 def _hole_l1(pred: Tensor, target: Tensor, hole: Tensor) -> Tensor:
@@ -137,18 +116,20 @@ class SwapInpaintGAN(GANModule):
                 "128-D) or identity=arcface-r100 (the paper's, weights by hand; see "
                 "docs/pretrained.md)"
             )
-        self.identity = FrozenIdentity(identity)
-        if self.identity.feature_dim is None:
+        #: what checkpoints record of I, to load the same network at inference
+        self.identity_name = getattr(identity, "name", type(identity).__name__)
+        self.identity_dim = int(getattr(identity, "feature_dim", 0)) or None
+        if self.identity_dim is None:
             raise ValueError(
-                f"identity network {self.identity.name} has no feature_dim; use a network from "
+                f"identity network {self.identity_name} has no feature_dim; use a network from "
                 "facectx.pretrained.load"
             )
         if not isinstance(swap, nn.Module):
-            swap = swap(id_dim=self.identity.feature_dim)
-        if swap.id_dim != self.identity.feature_dim:
+            swap = swap(id_dim=self.identity_dim)
+        if swap.id_dim != self.identity_dim:
             raise ValueError(
                 f"generator id_dim {swap.id_dim} != identity feature size "
-                f"{self.identity.feature_dim} ({self.identity.name})"
+                f"{self.identity_dim} ({self.identity_name})"
             )
         self.size = int(size)
         if content.size != self.size or swap.size != self.size:
@@ -160,6 +141,7 @@ class SwapInpaintGAN(GANModule):
         self.content_discriminator = content_discriminator
         self.discriminator = discriminator
         self.loss = loss
+        loss.use_identity(identity)  # the loss holds I frozen; G's conditioning uses it too
         self.schedule = schedule
         self.content_checkpoint = str(content_checkpoint) if content_checkpoint else None
         self.content_iterations = 0 if self.content_checkpoint else int(content_iterations)
@@ -180,6 +162,12 @@ class SwapInpaintGAN(GANModule):
     @property
     def swap(self) -> SwapGenerator:
         return self.generator.swap
+
+    @property
+    def identity(self) -> nn.Module:
+        """The identity encoder I, held frozen by the loss (outside parameters and state dict;
+        gradients still flow to its input for L_id)."""
+        return self.loss.identity
 
     @property
     def generator_module(self) -> nn.Module:
@@ -316,22 +304,17 @@ class SwapInpaintGAN(GANModule):
         def g_loss(outputs):
             out, y = outputs
             d_fake = self.discriminator(out.swapped) if loss.uses_discriminator("swap") else None
-            id_fake = self.identity(out.swapped) if loss.active("swap", "id") else None
-            att_sp = att_y = None
-            if loss.active("swap", "att"):
-                att_sp, att_y = self.swap.attributes(out.swapped), self.swap.attributes(y)
             return loss.swap_loss(
                 out.swapped,
                 x_hat,
                 mask,
                 batch["same"],
-                id_swapped=id_fake,
                 id_reference=z_id,
-                att_swapped=att_sp,
-                att_output=att_y,
                 att_content=out.attributes,
                 d_fake=d_fake,
                 valid=batch.get("valid"),
+                output=y,
+                attributes=self.swap.attributes,
             )
 
         stepped, _ = self.adversarial_update(
@@ -379,8 +362,8 @@ class SwapInpaintGAN(GANModule):
             self.schedule,
             self.stage,
             self.content_iterations,
-            self.identity.name,
-            self.identity.feature_dim,
+            self.identity_name,
+            self.identity_dim,
             self.loss.describe(),
         )
 
@@ -455,7 +438,7 @@ class SwapInpaintGAN(GANModule):
             "kind": "swapinpaint",
             "version": __import__("facectx").__version__,
             "model": self.generator.config,
-            "identity": {"name": self.identity.name, "feature_dim": self.identity.feature_dim},
+            "identity": {"name": self.identity_name, "feature_dim": self.identity_dim},
             "ema": self.ema_decay is not None,
             "schedule": self.schedule,
             "stage": self.stage,
@@ -464,4 +447,4 @@ class SwapInpaintGAN(GANModule):
         }
 
 
-__all__ = ["SCHEDULES", "FrozenIdentity", "SwapInpaintGAN"]
+__all__ = ["SCHEDULES", "SwapInpaintGAN"]
