@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from facectx._conf import ConfigError
 from facectx.evaluation.method import (
     Method,
     Prediction,
@@ -108,7 +109,7 @@ class MeanContext(Method):
     def setup(self, size: int, device: torch.device) -> None:
         faces = _train_faces(self.train_root, self.train_split)
         if faces.size != size:
-            raise ValueError(
+            raise ConfigError(
                 f"mean_context: training faces in {faces.root} are {faces.size} px but the "
                 f"evaluated faces are {size} px; prepare them with size={size}."
             )
@@ -179,9 +180,9 @@ class CvInpaint(Method):
 
     def __init__(self, algorithm: str = "telea", radius: float = 5.0, name: str | None = None):
         if algorithm not in self.FLAGS:
-            raise ValueError(f"algorithm must be one of {sorted(self.FLAGS)}, got {algorithm!r}")
+            raise ConfigError(f"algorithm must be one of {sorted(self.FLAGS)}, got {algorithm!r}")
         if radius <= 0:
-            raise ValueError(f"radius must be > 0 px, got {radius}")
+            raise ConfigError(f"radius must be > 0 px, got {radius}")
         self.algorithm = algorithm
         self.radius = float(radius)
         self.name = name or {"telea": "telea", "ns": "navier_stokes"}[algorithm]
@@ -256,7 +257,7 @@ class NearestNeighbour(Method):
 
         self.faces = _train_faces(self.train_root, self.train_split)
         if self.faces.size != size:
-            raise ValueError(
+            raise ConfigError(
                 f"nearest_neighbour: training faces in {self.faces.root} are {self.faces.size} "
                 f"px but the evaluated faces are {size} px; prepare them with size={size}."
             )

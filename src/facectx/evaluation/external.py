@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facectx._conf import ConfigError
 from facectx.evaluation.method import Method, Prediction
 from facectx.pixels import from_uint8
 
@@ -51,7 +52,7 @@ class CheckpointMethod(Method):
 
         self.model = Hallucinator.from_checkpoint(self.ckpt, device=device, use_ema=self.use_ema)
         if self.model.size != size:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.ckpt} makes {self.model.size} px faces but the evaluated faces are "
                 f"{size} px; evaluate on a folder prepared with size={self.model.size}."
             )

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from facectx._conf import ConfigError
 from facectx.evaluation.method import Method, Originals
 from facectx.pixels import quantize, to_uint8
 
@@ -181,7 +182,7 @@ class Evaluator:
             split_arg = list(split) if split is not None and not isinstance(split, str) else split
             ids = [r["id"] for r in read_manifest(self.root, split_arg)][: int(limit)]
         if reference is not None and reference not in REFERENCE_MODES:
-            raise ValueError(
+            raise ConfigError(
                 f"reference must be one of {REFERENCE_MODES} or null (no reference faces), got "
                 f"{reference!r}"
             )
@@ -263,13 +264,13 @@ class Evaluator:
         if reference_row:
             methods = [Originals(), *methods]
         if not methods:
-            raise ValueError(
+            raise ConfigError(
                 "nothing to evaluate: give ckpt=<checkpoint>, pred_dir=<folder> or "
                 "method=[mask_only,...] (see docs/evaluation.md)"
             )
         needs = [m.name for m in methods if getattr(m, "needs_reference", False)]
         if needs and self.reference is None:
-            raise ValueError(
+            raise ConfigError(
                 f"method(s) {', '.join(needs)} fill the hole from a reference face: add "
                 "reference=cross (a different person per face, SwapInpaint's Table I) or "
                 "reference=same"

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from facectx._conf import ConfigError
 from facectx.evaluation.method import Method, ok, paste_face
 from facectx.pixels import from_uint8, to_uint8
 
@@ -59,7 +60,7 @@ class _SharedRun:
                 self.ckpt, device=device, use_ema=self.use_ema
             )
         if self.inpainter.size != size:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.ckpt} inpaints {self.inpainter.size} px faces but the evaluated faces are "
                 f"{size} px; evaluate on a folder prepared with size={self.inpainter.size}."
             )
@@ -101,7 +102,7 @@ class SwapInpaintMethod(Method):
         from facectx.evaluation.external import _run_label
 
         if output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+            raise ConfigError(f"output must be one of {OUTPUTS}, got {output!r}")
         self.ckpt = Path(ckpt).expanduser().resolve()
         self.output = output
         self.use_ema = bool(use_ema)
