@@ -117,3 +117,38 @@ def test_a_user_error_is_one_line_and_exit_code_2(index, folders, monkeypatch, c
     assert "Traceback" not in text, text[-3000:]
     assert len(errors) == 1, text[-3000:]
     assert needle in errors[0], (needle, errors[0])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "prepare",
+        "train",
+        "hallucinate",
+        "background",
+        "inpaint",
+        "augment",
+        "export",
+        "evaluate",
+        "report",
+        "app",
+    ],
+)
+def test_help_lists_the_usage_every_option_and_the_groups(command, monkeypatch, capsys):
+    from facectx._conf import config_dir
+
+    config = "eval" if command == "evaluate" else command
+    text = (Path(config_dir()) / f"{config}.yaml").read_text(encoding="utf-8")
+    keys = [line.split(":")[0] for line in text.splitlines() if line[:1].isalpha()]
+    module = importlib.import_module(f"facectx.{command}")
+    monkeypatch.setattr(sys, "argv", [f"facectx-{command}", "--help"])
+    module.main()  # prints and returns: no run folder, no work
+    out = capsys.readouterr().out
+    assert out.startswith(f"python -m facectx.{command}:")
+    first_comment = next(line for line in text.splitlines() if line.startswith("# "))
+    assert first_comment[2:] in out  # the usage
+    for key in keys:
+        if key not in ("defaults", "task"):
+            assert f"\n{key}:" in out, key
+    if "  - detector:" in text:
+        assert "detector: fan, [hog], mtcnn" in out

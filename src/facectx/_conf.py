@@ -96,6 +96,9 @@ def hydra_command(config_name: str, run, log: logging.Logger, argv_hook=None) ->
 
     if argv_hook is not None:
         sys.argv = argv_hook(sys.argv)
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        print(command_help(config_name, module_name=_command_module(run, config_name)))
+        return
 
     def entry(cfg) -> None:
         with cli_errors(log):
@@ -103,9 +106,60 @@ def hydra_command(config_name: str, run, log: logging.Logger, argv_hook=None) ->
 
     # Hydra names the job (and its log file, e.g. train.log) after the task function's module:
     # the command's own module, also when it runs as ``python -m facectx.<command>``.
+    entry.__module__ = _command_module(run, config_name)
+    hydra.main(version_base="1.3", config_path=config_dir(), config_name=config_name)(entry)()
+
+
+def _command_module(run, config_name: str) -> str:
+    """``facectx.<command>``: ``run``'s module, or the ``-m`` module when run is in __main__."""
+    import sys
+
     module = run.__module__
     if module == "__main__":
         spec = getattr(sys.modules["__main__"], "__spec__", None)
-        module = spec.name if spec is not None else config_name
-    entry.__module__ = module
-    hydra.main(version_base="1.3", config_path=config_dir(), config_name=config_name)(entry)()
+        module = spec.name if spec is not None else f"facectx.{config_name}"
+    return module
+
+
+def command_help(config_name: str, module_name: str | None = None) -> str:
+    """``--help`` of a command: its usage (the config file's leading comments), every option
+    with its default and comment (the file itself, less the defaults list), and the options of
+    the config groups it composes. Hydra's own help stays at ``--hydra-help``."""
+    root = Path(config_dir())
+    lines = (root / f"{config_name}.yaml").read_text(encoding="utf-8").splitlines()
+    usage: list[str] = []
+    while lines and lines[0].startswith("#"):
+        usage.append(lines.pop(0).lstrip("#").rstrip()[1:] if lines[0].startswith("# ") else "")
+    groups: list[tuple[str, str]] = []
+    body: list[str] = []
+    in_defaults = False
+    for line in lines:
+        if line.startswith("defaults:"):
+            in_defaults = True
+            continue
+        if in_defaults and (line.startswith("  ") or not line.strip()):
+            item = line.split("#")[0].strip().removeprefix("- ").strip()
+            if ":" in item:
+                group, _, choice = item.partition(":")
+                group = group.strip().removeprefix("override /")
+                if group not in ("hydra", "paths") and (root / group).is_dir():
+                    groups.append((group, choice.strip()))
+            continue
+        in_defaults = False
+        body.append(line)
+    name = module_name or f"facectx.{config_name}"
+    out = [f"python -m {name}: options as key=value, config groups as group=option", ""]
+    out += [*usage, "", f"== Options (conf/{config_name}.yaml; default, then what it does) =="]
+    out += [line for line in body if not line.startswith("task:")]
+    if groups:
+        out += ["", "== Config groups (group=option; [default]) =="]
+        for group, choice in groups:
+            options = sorted(p.stem for p in (root / group).glob("*.yaml"))
+            shown = ", ".join(f"[{o}]" if o == choice else o for o in options)
+            out.append(f"  {group}: {shown}" + ("" if choice not in ("null", "") else " (none)"))
+    out += [
+        "",
+        "??? marks a required option. A group's own keys are options too (<group>.<key>=value);",
+        "`--cfg job` prints the composed config, `--hydra-help` Hydra's own help, `-m` a sweep.",
+    ]
+    return "\n".join(out).rstrip() + "\n"
