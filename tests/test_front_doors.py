@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from facectx.assets import sample_root
+from swapinpaint.conftest import needs_dlib, swapinpaint_checkpoint
 
 MISSING = "/nonexistent/facectx-missing"
 
@@ -152,3 +153,32 @@ def test_help_lists_the_usage_every_option_and_the_groups(command, monkeypatch, 
             assert f"\n{key}:" in out, key
     if "  - detector:" in text:
         assert "detector: fan, [hog], mtcnn" in out
+
+
+@needs_dlib
+def test_a_reference_without_a_face_is_one_line_and_exit_code_2(
+    folders, wild_photos, monkeypatch, capfd
+):
+    from facectx import inpaint
+
+    ckpt = swapinpaint_checkpoint(folders["tmp"] / "si.ckpt", 128, 128, "dlib-resnet")
+    out = folders["tmp"] / "out.png"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "facectx-inpaint",
+            f"ckpt={ckpt}",
+            f"image={wild_photos / 'img1.jpg'}",
+            f"reference={folders['blank']}",
+            f"output={out}",
+            f"paths.log_dir={folders['tmp'] / 'logs'}",
+        ],
+    )
+    with pytest.raises(SystemExit) as info:
+        inpaint.main()
+    text = "".join(capfd.readouterr())
+    errors = [line for line in text.splitlines() if "[ERROR]" in line]
+    assert info.value.code == 2 and "Traceback" not in text, text[-3000:]
+    assert len(errors) == 1 and "reference" in errors[0] and "face" in errors[0], errors
+    assert not out.exists()
