@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from facectx.checkpoint import CheckpointError, check_finished, load_checkpoint
+from facectx.checkpoint import CheckpointError, check_finished, load_checkpoint, read_meta
 
 
 def load_hallucinator(
@@ -66,13 +66,12 @@ class Hallucinator:
             device: where to run it.
             path: use this copy of the file instead of the packaged one (still verified).
         """
-        from facectx.pretrained.hallucinators import load_packed, resolve_pretrained
+        from facectx.pretrained.hallucinators import load_packed_record, resolve_pretrained
 
         file = resolve_pretrained(name, path)
-        generator, meta = load_packed(file)
+        generator, meta = load_packed_record(file)
         out = cls(generator, device)
-        out.ema = bool(meta.get("ema"))
-        out.frame = meta.get("frame")
+        out.ema, out.frame = meta.ema, meta.frame
         from facectx.pretrained.registry import sha256sum
 
         out.file = file
@@ -97,26 +96,21 @@ class Hallucinator:
             allow_unfinished: load a ProGAN checkpoint saved before the network grew to its
                 final size (it makes smaller portraits); False raises ``CheckpointError``.
         """
-        from facectx.pretrained.hallucinators import is_packed, load_packed
+        from facectx.pretrained.hallucinators import is_packed, load_packed_record
         from facectx.zoo import CascadeGenerator
 
         ckpt = load_checkpoint(path)
         if is_packed(ckpt):
-            generator, meta = load_packed(path)
+            generator, meta = load_packed_record(path)
             out = cls(generator, device)
-            out.ema, out.frame, out.source = bool(meta.get("ema")), meta.get("frame"), str(path)
+            out.ema, out.frame, out.source = meta.ema, meta.frame, str(path)
             return out
-        meta = ckpt.get("facectx")
-        if not isinstance(meta, dict) or meta.get("kind") != "cascade":
-            raise CheckpointError(
-                f"{path} is not a facectx cascade checkpoint (no facectx/cascade metadata); "
-                f"pass a checkpoint written by `python -m facectx.train` with model=cascade."
-            )
+        meta = read_meta(ckpt, path, "cascade")
         if not allow_unfinished:
             check_finished(path, meta)
-        generator = CascadeGenerator(**meta["generator"])
+        generator = CascadeGenerator(**meta.init_args)
         state = ckpt["state_dict"]
-        prefix = "generator_ema." if use_ema and meta.get("ema") else "generator."
+        prefix = "generator_ema." if use_ema and meta.ema else "generator."
         weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         try:
             generator.load_state_dict(weights, strict=True)
@@ -124,7 +118,7 @@ class Hallucinator:
             raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
         out = cls(generator, device)
         out.ema = prefix == "generator_ema."
-        out.frame = meta.get("frame")
+        out.frame = meta.frame
         out.source = str(path)
         return out
 

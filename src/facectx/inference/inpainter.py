@@ -110,6 +110,7 @@ class Inpainter:
         self.identity = identity.to(self.device).eval().requires_grad_(False)
         self.size = int(model.size)
         self.ema = False  # whether the weights are a checkpoint's EMA weights
+        self.frame: dict | None = None  # canonical frame of the training data, when known
 
     @classmethod
     def from_checkpoint(
@@ -132,45 +133,45 @@ class Inpainter:
             identity_path: explicit weight file for that network (``facectx.pretrained.load``).
             allow_random_identity: let the registry build it with random weights (tests only).
         """
-        from facectx.inference import CheckpointError, load_checkpoint
+        from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
         from facectx.zoo.swapinpaint import SwapInpaint
 
         ckpt = load_checkpoint(path)
-        meta = ckpt.get("facectx")
-        if not isinstance(meta, dict) or meta.get("kind") != "swapinpaint":
-            raise CheckpointError(
-                f"{path} is not a facectx SwapInpaint checkpoint (no facectx/swapinpaint "
-                "metadata); pass a checkpoint written by `python -m facectx.train "
-                "experiment=swapinpaint_quickstart` (or another swapinpaint experiment)."
-            )
-        model = SwapInpaint.from_config(meta["model"])
-        prefix = "generator_ema." if use_ema and meta.get("ema") else "generator."
+        meta = read_meta(ckpt, path, "swapinpaint")
+        model = SwapInpaint.from_config(meta.init_args)
+        prefix = "generator_ema." if use_ema and meta.ema else "generator."
         state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
             raise CheckpointError(f"{path}: SwapInpaint weights do not match: {e}") from e
+        trained_with = meta.extra.get("identity") or {}
         if identity is None:
             from facectx.pretrained import load
 
+            if "name" not in trained_with:
+                raise CheckpointError(
+                    f"{path} does not name its identity network; pass identity= explicitly"
+                )
             identity = load(
-                meta["identity"]["name"],
+                trained_with["name"],
                 path=identity_path,
                 allow_random_init=allow_random_identity,
             )
-        dim = int(getattr(identity, "feature_dim", meta["identity"]["feature_dim"]))
+        dim = int(getattr(identity, "feature_dim", trained_with.get("feature_dim", 0)))
         if dim != model.swap.id_dim:
             raise CheckpointError(
-                f"{path} was trained with {meta['identity']['name']} ({model.swap.id_dim}-D) "
-                f"but the identity network given is {dim}-D"
+                f"{path} was trained with {trained_with.get('name', 'an identity network')} "
+                f"({model.swap.id_dim}-D) but the identity network given is {dim}-D"
             )
-        if meta.get("stage") == "content":
+        if meta.extra.get("stage") == "content":
             log.warning(
                 "%s was saved during the content stage: G is untrained, outputs are meaningless",
                 path,
             )
         out = cls(model, identity, device)
         out.ema = prefix == "generator_ema."
+        out.frame = meta.frame
         return out
 
     # ---- tensors in the canonical frame ------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from facectx.checkpoint import CheckpointMeta
 from facectx.losses.cascade import CascadeLoss
 from facectx.modules.gan_base import GANModule
 
@@ -104,19 +105,9 @@ class PyramidGAN(GANModule):
         pyr = batch["pyramid"][top]
         return [pyr["masked"], *[outs[s] for s in sorted(outs)], pyr["image"]]
 
-    def _training_frame(self) -> dict | None:
-        """The canonical frame of the training data (from its meta.json), so inference on raw
-        photos aligns faces exactly as the model saw them."""
-        import json
-        from pathlib import Path
-
-        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is None or not hasattr(dm, "resolve_root"):
-            return None
-        meta = Path(dm.resolve_root()) / "meta.json"
-        if not meta.exists():
-            return None
-        return json.loads(meta.read_text()).get("frame")
+    def checkpoint_meta(self) -> CheckpointMeta:
+        # what facectx.Hallucinator needs to rebuild the generator without Lightning or Hydra
+        return self.make_meta("cascade", self.generator.init_args())
 
 
 class CascadeGAN(PyramidGAN):
@@ -196,15 +187,3 @@ class CascadeGAN(PyramidGAN):
 
     def predict_step(self, batch: dict, batch_idx: int) -> Tensor:
         return self.hallucinate(batch)[self.sizes[-1]]
-
-    # ---- checkpoints ----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # What facectx.Hallucinator needs to rebuild the generator without Lightning or Hydra.
-        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
-        checkpoint["facectx"] = {
-            "kind": "cascade",
-            "version": __import__("facectx").__version__,
-            "generator": self.generator.init_args(),
-            "ema": self.ema_decay is not None,
-            "frame": self._training_frame(),
-        }

@@ -4,24 +4,32 @@ Lightning advances ``global_step`` on every ``optimizer.step()``, so with separa
 optimisers it counts two per iteration. The module therefore keeps its own ``iteration``
 counter (a buffer, saved in checkpoints) and logs against it.
 
-Subclasses implement three hooks:
+Subclasses implement:
 
 * ``generate(batch) -> outputs``: the generator forward (with grad);
 * ``discriminator_loss(batch, outputs) -> (loss, logs)``: outputs are detached by the base;
-* ``generator_loss(batch, outputs) -> (loss, logs)``.
+* ``generator_loss(batch, outputs) -> (loss, logs)``;
+* ``generator_parameters()`` / ``discriminator_parameters()``;
+* ``grid_keys`` / ``grid_columns(batch)``: what ``facectx.callbacks.ImageGrid`` draws;
+* ``checkpoint_meta()``: the record inference rebuilds the model from.
 
-and ``generator_parameters()`` / ``discriminator_parameters()``.
+A model with several generator/discriminator pairs overrides ``training_step`` and calls
+``adversarial_update`` once per pair, then ``end_iteration``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+
+from facectx.checkpoint import CheckpointMeta
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -208,9 +216,42 @@ class GANModule(pl.LightningModule):
         if self.nan_policy == "skip":
             self.log("skipped_iterations", self.skipped_iterations.float(), on_step=True)
 
+    # ---- checkpoints ----------------------------------------------------------------------
+    def checkpoint_meta(self) -> CheckpointMeta | None:
+        """The record inference rebuilds this model from (``checkpoint["facectx"]``, see
+        ``facectx.checkpoint``); subclasses return ``self.make_meta(kind, init_args, ...)``.
+        None writes no record."""
+        return None
+
+    def make_meta(self, kind: str, init_args: dict, **extra: Any) -> CheckpointMeta:
+        """A record with what every kind shares (EMA, the training data's frame, iteration,
+        version) filled in; ``extra`` holds the kind's own fields."""
+        from facectx import __version__
+
+        return CheckpointMeta(
+            kind=kind,
+            init_args=init_args,
+            ema=self.ema_decay is not None,
+            frame=self.training_frame(),
+            iteration=int(self.iteration),
+            version=__version__,
+            extra=extra,
+        )
+
+    def training_frame(self) -> dict | None:
+        """The canonical frame of the training data (its meta.json), so inference on raw photos
+        aligns faces exactly as the model saw them; None without a prepared folder."""
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None or not hasattr(dm, "resolve_root"):
+            return None
+        meta = Path(dm.resolve_root()) / "meta.json"
+        if not meta.exists():
+            return None
+        return json.loads(meta.read_text()).get("frame")
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Refuses to write a checkpoint of a diverged model (every facectx checkpoint — last,
-        best, snapshots — passes here); subclasses add their metadata after calling this."""
+        best, snapshots — passes here), then writes the ``checkpoint_meta`` record."""
         bad = non_finite_tensors(checkpoint.get("state_dict", {}))
         if bad:
             raise NonFiniteModelError(
@@ -219,6 +260,9 @@ class GANModule(pl.LightningModule):
                 "diverged: lower the learning rates or enable gradient clipping "
                 "(model.grad_clip_g / grad_clip_d), and resume from the last checkpoint."
             )
+        meta = self.checkpoint_meta()
+        if meta is not None:
+            checkpoint["facectx"] = meta.to_dict()
 
     def _step(self, opt, loss: Tensor, clip: float | None) -> None:
         opt.zero_grad(set_to_none=True)

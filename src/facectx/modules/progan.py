@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from facectx.checkpoint import CheckpointError, CheckpointMeta, read_meta
 from facectx.losses.cascade import CascadeLoss
 from facectx.modules.cascade import PyramidGAN, context_l1
 from facectx.zoo.cascade import BLOCK_SIZES, CascadeGenerator
@@ -362,16 +363,13 @@ class ProGAN(PyramidGAN):
         return self.hallucinate(batch)[self.current_size]
 
     # ---- checkpoints ----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
-        checkpoint["facectx"] = {
-            # a one-block cascade: facectx.Hallucinator loads it like any cascade checkpoint
-            "kind": "cascade",
-            "version": __import__("facectx").__version__,
-            "generator": self.generator.init_args(),
-            "ema": self.ema_decay is not None,
-            "frame": self._training_frame(),
-            "progan": {
+    def checkpoint_meta(self) -> CheckpointMeta:
+        # a one-block cascade: facectx.Hallucinator loads it like any cascade checkpoint; the
+        # growth state lets a run resume at the right scale
+        return self.make_meta(
+            "cascade",
+            self.generator.init_args(),
+            progan={
                 "size": self.current_size,
                 "scales": list(self.scales),
                 "epochs_per_scale": list(self.epochs_per_scale),
@@ -383,12 +381,14 @@ class ProGAN(PyramidGAN):
                     else None
                 ),
             },
-        }
+        )
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Runs before the state dict is loaded: rebuild the architecture the checkpoint holds.
-        meta = checkpoint.get("facectx")
-        progan = meta.get("progan") if isinstance(meta, dict) else None
+        try:
+            progan = read_meta(checkpoint, "this checkpoint", "cascade").extra.get("progan")
+        except CheckpointError:
+            progan = None
         if not isinstance(progan, dict) or "size" not in progan:
             raise ValueError(
                 "this checkpoint has no ProGAN metadata (checkpoint['facectx']['progan']); it was "

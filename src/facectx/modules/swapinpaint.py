@@ -12,9 +12,9 @@ Training schedules (paper §III-D, "two training strategies"):
 * ``schedule="joint"`` (strategy 1): every iteration trains C (with D_C) and then G (with D) on
   C's sampled output, detached: each module is trained by its own losses only.
 
-Each part's step follows ``GANModule``: generator forward, discriminator step on real and
-(detached) fake minibatches, generator step against the updated discriminator. The module's
-``iteration`` counter counts iterations (one per batch, whatever the stage).
+Each part's step is ``GANModule.adversarial_update``: generator forward, discriminator step on
+real and (detached) fake minibatches, generator step against the updated discriminator. The
+module's ``iteration`` counter counts iterations (one per batch, whatever the stage).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facectx.checkpoint import CheckpointError, CheckpointMeta, load_checkpoint, read_meta
 from facectx.losses.swapinpaint import SwapInpaintLoss
 from facectx.modules.gan_base import GANModule
 from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
@@ -52,8 +53,8 @@ class SwapInpaintGAN(GANModule):
         swap: the generative module G, or a factory ``id_dim -> SwapGenerator`` (Hydra partial)
             called with the identity network's feature size.
         discriminator: G's discriminator (sees Y_sp against real images).
-        identity: the frozen identity encoder I (``facectx.pretrained.load``); canonical
-            [-1, 1] faces in, (B, D) out.
+        identity: the identity encoder I (``facectx.pretrained.load``); canonical [-1, 1]
+            faces in, (B, D) out. The loss holds it frozen; the module conditions G with it.
         loss: the ``SwapInpaintLoss`` holding every weight.
         size: image side the model works at (checked against every batch).
         width: channel multiplier the config passes to the nested modules (recorded only).
@@ -188,29 +189,25 @@ class SwapInpaintGAN(GANModule):
         return "content" if int(self.iteration) < self.content_iterations else "generator"
 
     def _load_content(self, path: str) -> None:
-        from facectx.inference import CheckpointError, load_checkpoint
-
         ckpt = load_checkpoint(path)
-        meta = ckpt.get("facectx")
-        if not isinstance(meta, dict) or meta.get("kind") != "swapinpaint":
-            raise CheckpointError(
-                f"content_checkpoint {path} is not a SwapInpaint checkpoint (no facectx/"
-                "swapinpaint metadata); pass a checkpoint written by a swapinpaint experiment"
-            )
+        try:
+            meta = read_meta(ckpt, path, "swapinpaint")
+        except CheckpointError as e:
+            raise CheckpointError(f"content_checkpoint: {e}") from None
         want = self.content.config
-        have = meta["model"]["content"]
+        have = meta.init_args["content"]
         if {k: have.get(k) for k in want} != want:
             raise CheckpointError(
                 f"content_checkpoint {path} holds C with {have}, this model's C is {want}; "
                 "set model.size / model.width to match"
             )
-        prefix = "generator_ema.content." if meta.get("ema") else "generator.content."
+        prefix = "generator_ema.content." if meta.ema else "generator.content."
         state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
         try:
             self.content.load_state_dict(state, strict=True)
         except RuntimeError as e:
             raise CheckpointError(f"{path}: content weights do not match: {e}") from e
-        log.info("loaded C from %s (%s weights)", path, "EMA" if meta.get("ema") else "raw")
+        log.info("loaded C from %s (%s weights)", path, "EMA" if meta.ema else "raw")
 
     def _freeze_content(self) -> None:
         """Generator stage: C in eval mode with no gradients (and its EMA weights, if any)."""
@@ -431,20 +428,16 @@ class SwapInpaintGAN(GANModule):
         return self.inpaint_batch(batch)["output"]
 
     # ---- checkpoints ----------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # What facectx.inference.Inpainter needs to rebuild C and G without Lightning or Hydra.
-        super().on_save_checkpoint(checkpoint)  # refuses a diverged model
-        checkpoint["facectx"] = {
-            "kind": "swapinpaint",
-            "version": __import__("facectx").__version__,
-            "model": self.generator.config,
-            "identity": {"name": self.identity_name, "feature_dim": self.identity_dim},
-            "ema": self.ema_decay is not None,
-            "schedule": self.schedule,
-            "stage": self.stage,
-            "content_iterations": self.content_iterations,
-            "iteration": int(self.iteration),
-        }
+    def checkpoint_meta(self) -> CheckpointMeta:
+        # what facectx.inference.Inpainter needs to rebuild C and G without Lightning or Hydra
+        return self.make_meta(
+            "swapinpaint",
+            self.generator.config,
+            identity={"name": self.identity_name, "feature_dim": self.identity_dim},
+            schedule=self.schedule,
+            stage=self.stage,
+            content_iterations=self.content_iterations,
+        )
 
 
 __all__ = ["SCHEDULES", "SwapInpaintGAN"]

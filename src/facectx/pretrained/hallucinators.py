@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facectx.checkpoint import CheckpointMeta
+
 #: torch dtypes a packed generator may be stored in.
 PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -94,9 +96,9 @@ def resolve_pretrained(name: str, path: str | os.PathLike | None = None) -> Path
     return registry.resolve(PRETRAINED[name].entry, path=path, download=False)
 
 
-def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """(float32 CascadeGenerator in eval mode, metadata) from a packed generator file."""
-    from facectx.checkpoint import CheckpointError, load_checkpoint
+def load_packed_record(path: str | os.PathLike) -> tuple[nn.Module, CheckpointMeta]:
+    """(float32 CascadeGenerator in eval mode, its record) from a packed generator file."""
+    from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
     from facectx.zoo import CascadeGenerator
 
     ckpt = load_checkpoint(path)
@@ -105,14 +107,21 @@ def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:
             f"{path} is not a packed facectx cascade generator; write one with "
             f"`python -m facectx.export ckpt=RUN/checkpoints/last.ckpt format=packed output=...`"
         )
-    meta = ckpt["facectx"]
-    generator = CascadeGenerator(**meta["generator"])
+    meta = read_meta(ckpt, path, "cascade")
+    generator = CascadeGenerator(**meta.init_args)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     try:
         generator.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
     return generator.eval().requires_grad_(False), meta
+
+
+def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """(float32 CascadeGenerator in eval mode, metadata as the on-disk dict) from a packed
+    generator file; :func:`load_packed_record` gives the typed record."""
+    generator, meta = load_packed_record(path)
+    return generator, meta.to_dict()
 
 
 def build_generator(fetch, **_: object) -> nn.Module:
