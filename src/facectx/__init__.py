@@ -3,7 +3,7 @@
 Importing the package is cheap: heavy submodules (torch models, Lightning, dlib) load on use.
 """
 
-__version__ = "0.1.0"
+from facectx._version import __version__
 
 __all__ = ["Hallucinator", "__version__"]
 

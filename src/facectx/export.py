@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from facectx._version import __version__
+
 log = logging.getLogger("facectx.export")
 
 FORMATS = ("torchscript", "onnx", "packed")
@@ -287,7 +289,7 @@ def export_model(
 
                 meta = {
                     "kind": "cascade",
-                    "version": __import__("facectx").__version__,
+                    "version": __version__,
                     "generator": generator.init_args(),
                     "ema": bool(loaded.ema) if loaded is not None else False,
                     "frame": loaded.frame if loaded is not None else None,

@@ -40,13 +40,6 @@ __all__ = [
 ]
 
 
-def _checkpoint_frame(ckpt: str) -> dict[str, float]:
-    """Deprecated: the frame is the loaded model's (``Hallucinator.frame``); kept for callers."""
-    from facectx.inference.hallucinator import Hallucinator
-
-    return dict(Hallucinator.from_checkpoint(ckpt).frame or {})
-
-
 def print_summary(summary: HallucinateSummary, output: str | Path) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -250,7 +250,7 @@ def _run_inline(chunks: Iterable[Sequence], initargs: tuple) -> Iterator[list[di
 
 
 def _meta(spec: PreparerSpec) -> dict[str, Any]:
-    from facectx import __version__
+    from facectx._version import __version__
 
     return {
         "frame": {"size": spec.size, "eye_distance": spec.eye_distance, "eye_y": spec.eye_y},

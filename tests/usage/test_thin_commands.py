@@ -52,22 +52,3 @@ def test_the_commands_keep_their_python_names(command, names):
     module = importlib.import_module(f"facectx.{command}")
     assert callable(module.run) and callable(module.main)
     assert [n for n in names if not hasattr(module, n)] == []
-
-
-def test_the_deprecated_checkpoint_frame_is_the_loaded_models(tmp_path):
-    """hallucinate aligns photos in the model's frame (Hallucinator.frame); the old helper only
-    returns it."""
-    import torch
-
-    from facectx.hallucinate import _checkpoint_frame
-    from facectx.inference import Hallucinator
-
-    from .conftest import fake_checkpoint
-
-    path = fake_checkpoint(tmp_path / "m.ckpt")
-    assert _checkpoint_frame(str(path)) == {}
-    ckpt = torch.load(path, weights_only=True)
-    frame = {"size": 128, "eye_distance": 0.3, "eye_y": 0.45}
-    ckpt["facectx"]["frame"] = frame
-    torch.save(ckpt, path)
-    assert _checkpoint_frame(str(path)) == frame == Hallucinator.from_checkpoint(path).frame

@@ -517,7 +517,7 @@ class Evaluator:
         return notes
 
     def settings(self, methods: Sequence[Method], n_pairs: int, seconds: float) -> dict[str, Any]:
-        import facectx
+        from facectx._version import __version__
 
         return {
             "root": str(self.root),
@@ -536,7 +536,7 @@ class Evaluator:
             "fpr": self.fpr,
             "methods": [m.describe() for m in methods],
             "seconds": round(seconds, 1),
-            "version": getattr(facectx, "__version__", "?"),
+            "version": __version__,
         }
 
 

@@ -168,15 +168,18 @@ class PasteReference(Method):
 
 
 def checkpoint_kind(path: str | os.PathLike) -> str | None:
-    """The ``facectx`` kind a checkpoint records (``cascade``, ``swapinpaint``) or None."""
-    from facectx.inference import load_checkpoint
+    """The ``facectx`` kind a checkpoint records (``cascade``, ``swapinpaint``), or None when it
+    has no usable record (the cascade loader then says what is wrong with it)."""
+    from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
 
     try:  # memory-mapped: reads only the metadata's pages of a multi-GB file
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
         ckpt = load_checkpoint(path)  # raises with a message naming the file
-    meta = ckpt.get("facectx") if isinstance(ckpt, dict) else None
-    return meta.get("kind") if isinstance(meta, dict) else None
+    try:
+        return read_meta(ckpt, path).kind
+    except CheckpointError:
+        return None
 
 
 __all__ = ["OUTPUTS", "PasteReference", "SwapInpaintMethod", "blend_batch", "checkpoint_kind"]

@@ -226,7 +226,7 @@ class GANModule(pl.LightningModule):
     def make_meta(self, kind: str, init_args: dict, **extra: Any) -> CheckpointMeta:
         """A record with what every kind shares (EMA, the training data's frame, iteration,
         version) filled in; ``extra`` holds the kind's own fields."""
-        from facectx import __version__
+        from facectx._version import __version__
 
         return CheckpointMeta(
             kind=kind,
