@@ -12,10 +12,10 @@ from PIL import Image
 from facectx.blend import poisson_blend
 from facectx.data.manifest import read_manifest
 from facectx.data.pairs import PairedFaces
-from facectx.masks import FacialMask, OcularMask
-from facectx.evaluation.swapinpaint import PasteReference, SwapInpaintMethod, blend_batch
 from facectx.evaluation.harness import Evaluator, Instruments
+from facectx.evaluation.swapinpaint import PasteReference, SwapInpaintMethod, blend_batch
 from facectx.evaluation.tables import results_markdown
+from facectx.masks import FacialMask, OcularMask
 from facectx.pixels import to_uint8
 
 from .conftest import TinyIdentity, needs_dlib, needs_sample, swapinpaint_checkpoint
