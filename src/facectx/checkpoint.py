@@ -101,8 +101,10 @@ class CheckpointMeta:
             raise ValueError(f"extra fields {sorted(clash)} would overwrite the record's own keys")
 
     def to_dict(self) -> dict[str, Any]:
-        """The on-disk record: the keys facectx has always written, ``extra`` at top level."""
-        return {
+        """The on-disk record: the keys facectx has always written, ``extra`` at top level.
+        An unknown ``iteration`` is left out, as packed generator files have always done, so a
+        repack of the same checkpoint keeps the shipped file's bytes (and sha256)."""
+        record = {
             "kind": self.kind,
             "version": self.version,
             INIT_ARGS_KEY[self.kind]: self.init_args,
@@ -111,6 +113,9 @@ class CheckpointMeta:
             "iteration": self.iteration,
             **self.extra,
         }
+        if self.iteration is None:
+            del record["iteration"]
+        return record
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> CheckpointMeta:

@@ -285,16 +285,17 @@ def export_model(
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             if format == "packed":
+                from facectx.checkpoint import CheckpointMeta
                 from facectx.pretrained.hallucinators import pack_generator
 
-                meta = {
-                    "kind": "cascade",
-                    "version": __version__,
-                    "generator": generator.init_args(),
-                    "ema": bool(loaded.ema) if loaded is not None else False,
-                    "frame": loaded.frame if loaded is not None else None,
-                }
-                pack_generator(generator, meta, tmp, dtype=dtype)
+                meta = CheckpointMeta(
+                    kind="cascade",
+                    init_args=generator.init_args(),
+                    ema=bool(loaded.ema) if loaded is not None else False,
+                    frame=loaded.frame if loaded is not None else None,
+                    version=__version__,
+                )
+                pack_generator(generator, meta.to_dict(), tmp, dtype=dtype)
             elif format == "torchscript":
                 with torch.no_grad():
                     traced = torch.jit.trace(model, example, check_trace=False)

@@ -141,3 +141,14 @@ def test_a_missing_wrong_or_old_record_is_one_clear_error(checkpoint, message):
         read_meta(checkpoint, "some.ckpt", "cascade")
     text = str(info.value)
     assert "\n" not in text and text.startswith("some.ckpt is not a facectx cascade checkpoint")
+
+
+def test_an_unknown_iteration_is_left_out_so_packed_files_keep_their_bytes():
+    """Packed generator files (``export format=packed``) never had an ``iteration`` key; the
+    record must not add one, or a repack of the shipped model's checkpoint changes its sha256."""
+    from facectx.checkpoint import CheckpointMeta
+
+    meta = CheckpointMeta(kind="cascade", init_args={"sizes": [128]}, frame=None, version="x")
+    assert list(meta.to_dict()) == ["kind", "version", "generator", "ema", "frame"]
+    with_it = CheckpointMeta(kind="cascade", init_args={"sizes": [128]}, iteration=7)
+    assert with_it.to_dict()["iteration"] == 7
