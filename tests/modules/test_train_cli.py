@@ -86,6 +86,18 @@ def test_every_ablation_composes(tmp_path, ablation):
     assert (loss.pixel if key == "pixel" else loss.weights[key]) == value
 
 
+def test_no_adv_removes_the_discriminator_from_the_cpu_recipe(tmp_path):
+    # lfw_cpu's feature-matching term also needs D; "without adversarial" means no D at all
+    from hydra.utils import instantiate
+
+    full = instantiate(compose_train(tmp_path, ["experiment=lfw_cpu", *SMALL]).loss)
+    assert full.uses_adversarial and full.weights["fm"] == 1.0
+    cfg = compose_train(tmp_path, ["experiment=lfw_cpu", "ablation=no_adv", *SMALL])
+    loss = instantiate(cfg.loss)
+    assert loss.weights["adv"] == 0.0 and loss.weights["fm"] == 0.0
+    assert not any(loss.uses_discriminator_at(s) for s in (8, 16, 32, 64, 128))
+
+
 def _losses(metrics_csv: Path) -> list[tuple[int, float]]:
     with open(metrics_csv, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("train/g/total_step")]
