@@ -119,6 +119,31 @@ def test_report_evaluates_missing_jobs_then_reuses_them(
     assert changed[0]["status"] == "evaluated" and changed[0]["n"] == 5
 
 
+def test_report_leaves_out_a_job_still_training_unless_asked(tmp_path, monkeypatch):
+    import facectx.evaluation.sweep as sweep_mod
+    from omegaconf import OmegaConf
+
+    job = tmp_path / "sweep" / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("- ablation=no_adv\n")
+    (job / "checkpoints").mkdir()
+    (job / "checkpoints" / "last.ckpt").write_bytes(b"rewritten every epoch")  # no summary.json
+    scored = []
+
+    def fake_evaluate(cfg, folder, ckpt):
+        scored.append(ckpt)
+        return [{"kind": "checkpoint", "method": "0/last", "n": 6, "ssim": 0.5}], "evaluated"
+
+    monkeypatch.setattr(sweep_mod, "evaluate_if_needed", fake_evaluate)
+    cfg = OmegaConf.create({"sweep_dir": str(tmp_path / "sweep"), "checkpoint": "last.ckpt"})
+    (row,) = sweep_mod.build_report(cfg)
+    assert row["status"].startswith("unfinished (no summary.json") and scored == []
+    assert row.get("n") is None  # not in the tables, listed under "Not in the tables"
+    cfg.unfinished = True
+    (row,) = sweep_mod.build_report(cfg)
+    assert row["status"] == "evaluated" and row["n"] == 6 and len(scored) == 1
+
+
 @pytest.mark.slow
 def test_real_sweep_then_report(tmp_path, lfw_test20):
     """Two tiny ablation jobs through the train CLI (-m), then the report CLI on them."""

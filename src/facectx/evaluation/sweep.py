@@ -3,8 +3,9 @@
 Every job folder of the sweep (a folder with ``.hydra/overrides.yaml``) becomes a row, named by
 the overrides that differ between jobs (``ablation=no_adv``). A job whose ``<job>/evaluation/``
 holds results computed with the current settings (same data, split, mask, networks, checkpoint
-file; :func:`facectx.evaluation.from_config.settings_key`) is read as is; a job with a
-checkpoint but no such results is evaluated first; a job without a checkpoint is listed as such.
+file; :func:`facectx.evaluation.from_config.settings_key`) is read as is; a finished job with a
+checkpoint but no such results is evaluated first; a job without a checkpoint, or one still
+training (no ``summary.json`` yet; ``unfinished=true`` scores it anyway), is listed as such.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ TABLE_EXTRA = (
     ("accuracy", "Acc. ↑", "{:.3f}"),
     ("pose_err", "Pose ↓", "{:.2f}"),
     ("expr_err", "Exp. ↓", "{:.4f}"),
+)
+
+
+UNFINISHED = (
+    "unfinished (no summary.json: still training, or stopped before the end; unfinished=true "
+    "scores its checkpoint anyway)"
 )
 
 
@@ -218,6 +225,12 @@ def build_report(cfg: DictConfig) -> list[dict[str, Any]]:
         if ckpt is None:
             rows.append({**base, "status": f"no checkpoints/{cfg.get('checkpoint')} (failed?)"})
             log.warning("%s: no checkpoint in %s", names[job], job / "checkpoints")
+            continue
+        if not (job / "summary.json").is_file() and not cfg.get("unfinished", False):
+            # no summary.json: the job is still training (its last.ckpt changes every epoch)
+            # or was stopped before the end; its row would not be the ablation's
+            rows.append({**base, "status": UNFINISHED})
+            log.warning("%s: not finished (no %s); left out", names[job], job / "summary.json")
             continue
         results, status = evaluate_if_needed(cfg, job / EVAL_DIR, ckpt)
         for r in results:
