@@ -139,6 +139,8 @@ def test_report_leaves_out_a_job_still_training_unless_asked(tmp_path, monkeypat
     (row,) = sweep_mod.build_report(cfg)
     assert row["status"].startswith("unfinished (no summary.json") and scored == []
     assert row.get("n") is None  # not in the tables, listed under "Not in the tables"
+    md = sweep_mod.report_markdown(cfg, [row])
+    assert "unequal budgets" not in md and "Not in the tables: ablation=no_adv (unfinished" in md
     cfg.unfinished = True
     (row,) = sweep_mod.build_report(cfg)
     assert row["status"] == "evaluated" and row["n"] == 6 and len(scored) == 1

@@ -302,8 +302,8 @@ def report_markdown(cfg: DictConfig, rows: list[dict[str, Any]]) -> str:
         ],
         "",
     ]
-    warning = budget_warning(rows)
-    its = set(_job_iterations(rows).values())
+    warning = budget_warning(scored)  # jobs in the tables only: not failed or unfinished ones
+    its = set(_job_iterations(scored).values())
     if warning:
         lines += [f"**Warning:** {warning}", ""]
     elif its and None not in its:
