@@ -120,8 +120,9 @@ def test_report_evaluates_missing_jobs_then_reuses_them(
 
 
 def test_report_leaves_out_a_job_still_training_unless_asked(tmp_path, monkeypatch):
-    import facectx.evaluation.sweep as sweep_mod
     from omegaconf import OmegaConf
+
+    import facectx.evaluation.sweep as sweep_mod
 
     job = tmp_path / "sweep" / "0"
     (job / ".hydra").mkdir(parents=True)

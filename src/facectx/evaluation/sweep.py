@@ -24,6 +24,11 @@ log = logging.getLogger("facectx.report")
 
 EVAL_DIR = "evaluation"
 EXTRA_DIR = "evaluation_extra"
+#: status of a job without summary.json, left out of the tables unless ``unfinished=true``
+UNFINISHED = (
+    "unfinished (no summary.json: still training, or stopped before the end; unfinished=true "
+    "scores its checkpoint anyway)"
+)
 REPORT_COLUMNS = (
     "job",
     "overrides",
@@ -51,7 +56,6 @@ REPORT_COLUMNS = (
     "seconds",
     "checkpoint",
 )
-TABLE8 = TABLE_PAPER  # the paper's Table 8 columns: the same as results.md's first table
 TABLE_EXTRA = (
     ("ssim_ctx", "SSIM ctx ↑", "{:.3f}"),
     ("psnr_ctx", "PSNR ctx ↑", "{:.2f}"),
@@ -61,12 +65,6 @@ TABLE_EXTRA = (
     ("accuracy", "Acc. ↑", "{:.3f}"),
     ("pose_err", "Pose ↓", "{:.2f}"),
     ("expr_err", "Exp. ↓", "{:.4f}"),
-)
-
-
-UNFINISHED = (
-    "unfinished (no summary.json: still training, or stopped before the end; unfinished=true "
-    "scores its checkpoint anyway)"
 )
 
 
@@ -287,7 +285,7 @@ def report_markdown(cfg: DictConfig, rows: list[dict[str, Any]]) -> str:
         "",
         "Perceptual error is LPIPS (PieAPP has no offline weights); `–` = not available.",
         "",
-        markdown_table(scored, TABLE8, key="job"),
+        markdown_table(scored, TABLE_PAPER, key="job"),  # Table 8 has Table 1's columns
         "",
         "## More metrics",
         "",
