@@ -41,8 +41,13 @@ def describe_loss(loss, sizes) -> str:
     """One line per block: which loss terms are active and with which weight."""
     lines = []
     for size in sizes:
-        active = loss.active_terms(size)
-        lines.append(f"  block_{size}: " + ", ".join(f"{t}×{loss.weights[t]:g}" for t in active))
+        starts = getattr(loss, "starts", {})
+        active = [
+            f"{t}×{loss.weights[t]:g}"
+            + (f" (from iteration {starts[t]})" if starts.get(t, 0) > 0 else "")
+            for t in loss.active_terms(size)
+        ]
+        lines.append(f"  block_{size}: " + ", ".join(active))
     return "\n".join(lines)
 
 

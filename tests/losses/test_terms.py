@@ -119,3 +119,49 @@ def test_frozen_networks_follow_dtype_but_not_state_or_training():
     assert not net.training and not net.weight.requires_grad
     loss.double()
     assert net.weight.dtype == torch.float64
+
+
+def test_ssim_distance_matches_the_evaluation_and_prefers_a_flat_guess_to_wrong_texture():
+    from facectx.metrics.image import ssim
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    assert terms.ssim_distance(real, real).item() == pytest.approx(0.0, abs=1e-6)
+    fake = (torch.rand(2, 3, 32, 32, generator=g) * 2 - 1).requires_grad_(True)
+    d = terms.ssim_distance(fake, real)
+    assert d.item() == pytest.approx(1 - ssim(fake.detach(), real).mean().item(), abs=1e-5)
+    d.backward()
+    assert fake.grad.abs().sum() > 0
+    # the property the term exists for: texture in the wrong place scores worse than flat grey
+    flat = torch.zeros_like(real)
+    assert terms.ssim_distance(flat, real) < terms.ssim_distance(fake.detach(), real)
+    with pytest.raises(ValueError, match="11 px"):
+        terms.ssim_distance(real[..., :8, :8], real[..., :8, :8])
+
+
+def test_ssim_term_only_on_large_blocks_and_weighted_once():
+    loss = CascadeLoss(lambda_adv=0.0, lambda_tv=0.0, lambda_ssim=2.0, ssim_min_size=16)
+    assert loss.active_terms(8) == ["pixel"] and loss.active_terms(16) == ["pixel", "ssim"]
+    g = torch.Generator().manual_seed(1)
+    fake = {s: torch.rand(1, 3, s, s, generator=g) for s in (8, 16)}
+    real = {s: torch.zeros(1, 3, s, s) for s in (8, 16)}
+    _, logs = loss.generator_loss(fake, real)
+    assert "g8/ssim" not in logs
+    assert logs["g16/ssim_w"].item() == pytest.approx(2 * logs["g16/ssim"].item())
+    assert CascadeLoss().active_terms(128).count("ssim") == 0  # off by default (paper eq. 6)
+    with pytest.raises(ValueError, match="ssim_min_size"):
+        CascadeLoss(ssim_min_size=8)
+
+
+def test_ssim_term_starts_at_its_iteration():
+    loss = CascadeLoss(lambda_adv=0.0, lambda_tv=0.0, lambda_ssim=1.0, ssim_start=10)
+    assert loss.active_terms(64, iteration=9) == ["pixel"]
+    assert loss.active_terms(64, iteration=10) == ["pixel", "ssim"]
+    assert loss.active_terms(64) == ["pixel", "ssim"]  # no iteration: every switched-on term
+    fake, real = {64: torch.rand(1, 3, 64, 64)}, {64: torch.zeros(1, 3, 64, 64)}
+    _, before = loss.generator_loss(fake, real, iteration=3)
+    _, after = loss.generator_loss(fake, real, iteration=10)
+    assert "g64/ssim" not in before and "g64/ssim" in after
+    assert after["g64/total"] > before["g64/total"]
+    with pytest.raises(ValueError, match="ssim_start"):
+        CascadeLoss(ssim_start=-1)

@@ -399,6 +399,35 @@ def test_adversarial_warm_start_runs_no_discriminator_before_adv_start(tmp_path)
     assert not state["optimizer_states"][1]["state"]
 
 
+@needs_sample
+def test_lfw_cpu_ssim_stage_switches_the_ssim_term_on_at_its_iteration(tmp_path):
+    """The recipe's last stage: 1 - SSIM joins the loss at loss.ssim_start, not before."""
+    import csv
+
+    summary = run(
+        compose_train(
+            tmp_path,
+            [
+                "experiment=lfw_cpu",
+                "data=sample",
+                *TINY,
+                "identity=none",
+                "data.batch_size=2",
+                "trainer.limit_val_batches=1",
+                "trainer.log_every_n_steps=1",
+                "model.adv_start=0",
+                "loss.ssim_start=2",
+                "trainer.max_steps=4",
+            ],
+        )
+    )
+    with open(Path(summary["output_dir"]) / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/g128/pixel_step")]
+    logged = [r["train/g128/ssim_step"] != "" for r in rows]
+    assert logged == [False, False, True, True]  # iterations 0, 1 without; 2, 3 with
+    assert all(r["train/g32/ssim_step"] == "" for r in rows if "train/g32/ssim_step" in r)
+
+
 @pytest.mark.slow
 @needs_sample
 def test_sigkill_mid_training_then_resume_reaches_the_straight_runs_weights(tmp_path):

@@ -4,7 +4,7 @@ For every block size s, with G_s the pasted output, I_s the ground truth and D_s
 discriminator::
 
     L_s = lambda_pixel * L_pixel + lambda_pc * L_pc + lambda_adv * L_adv
-          + lambda_id * L_id + lambda_tv * L_tv [+ lambda_fm * L_fm]
+          + lambda_id * L_id + lambda_tv * L_tv [+ lambda_fm * L_fm + lambda_ssim * L_ssim]
 
 and the generator total is the sum over blocks. A term whose weight is 0, or whose network is
 None, is not computed at all. Every computed term is logged raw (``g{s}/<term>``) and weighted
@@ -50,6 +50,11 @@ class CascadeLoss(FrozenNets):
         identity_batch: identity term on the first N images of each batch only (None = all):
             the identity network is the most expensive loss network on a CPU, and the face,
             which carries most of the identity, is pasted from the input anyway.
+        lambda_ssim: weight of 1 - SSIM (0 = off; not in the paper): pulls the context
+            towards the structure the evaluation's SSIM rewards (docs/results.md).
+        ssim_min_size: SSIM term only on blocks at least this large (its window is 11 px).
+        ssim_start: training iteration from which the SSIM term is on (0 = from the start);
+            ``lfw_cpu`` adds it for the last 2,000 iterations only.
     """
 
     def __init__(
@@ -73,6 +78,9 @@ class CascadeLoss(FrozenNets):
         adv_min_size: int = 8,
         adv_context_only: bool = False,
         identity_batch: int | None = None,
+        lambda_ssim: float = 0.0,
+        ssim_min_size: int = 64,
+        ssim_start: int = 0,
     ) -> None:
         super().__init__()
         if adversarial not in ("lsgan", "hinge"):
@@ -87,7 +95,15 @@ class CascadeLoss(FrozenNets):
             "id": float(lambda_id),
             "tv": float(lambda_tv),
             "fm": float(lambda_fm),
+            "ssim": float(lambda_ssim),
         }
+        if ssim_min_size < 11:
+            raise ValueError(f"ssim_min_size must be >= 11 (the SSIM window), got {ssim_min_size}")
+        self.ssim_min_size = ssim_min_size
+        if ssim_start < 0:
+            raise ValueError(f"ssim_start must be >= 0, got {ssim_start}")
+        # iteration from which a term is on (terms not listed: from the start)
+        self.starts = {"ssim": int(ssim_start)}
         self.frozen("lpips", lpips if self.weights["pc"] > 0 else None)
         self.frozen("identity", identity if self.weights["id"] > 0 else None)
         self.lpips_min_size = lpips_min_size
@@ -142,9 +158,12 @@ class CascadeLoss(FrozenNets):
         target = self.real_label if real else self.fake_label
         return self._scale_mean(d_out, region, lambda x, w: terms.weighted_lsgan(x, target, w))
 
-    def active_terms(self, size: int, adversarial: bool = True) -> list[str]:
+    def active_terms(
+        self, size: int, adversarial: bool = True, iteration: int | None = None
+    ) -> list[str]:
         """Names of the terms computed for a block of this size (``adversarial=False``: without
-        the discriminator's terms, e.g. during a warm start)."""
+        the discriminator's terms, e.g. during a warm start; ``iteration``: leave out terms
+        that start later, see ``starts``; None = every term that is switched on)."""
         out = []
         if self.weights["pixel"] > 0:
             out.append("pixel")
@@ -158,6 +177,10 @@ class CascadeLoss(FrozenNets):
             out.append("id")
         if self.weights["tv"] > 0:
             out.append("tv")
+        if self.weights["ssim"] > 0 and size >= self.ssim_min_size:
+            out.append("ssim")
+        if iteration is not None:
+            out = [t for t in out if iteration >= self.starts.get(t, 0)]
         return out
 
     def block_terms(
@@ -170,12 +193,13 @@ class CascadeLoss(FrozenNets):
         d_real: Tensor | list | None = None,
         region: Tensor | None = None,
         adversarial: bool = True,
+        iteration: int | None = None,
     ) -> dict[str, Tensor]:
         """Raw (unweighted) terms of one block. ``d_real`` (D on the real image) is needed by
         the feature-matching term; ``region`` (B,1,H,W) is the context (1 - mask) for
-        ``adv_context_only``."""
+        ``adv_context_only``; ``iteration`` switches scheduled terms on (``starts``)."""
         raw: dict[str, Tensor] = {}
-        for name in self.active_terms(size, adversarial):
+        for name in self.active_terms(size, adversarial, iteration):
             if name == "pixel":
                 w = valid if self.use_valid_mask else None
                 raw[name] = terms.PIXEL_LOSSES[self.pixel](fake, real, w)
@@ -197,6 +221,8 @@ class CascadeLoss(FrozenNets):
                 raw[name] = terms.identity_mse(net(fake[:n]), target)
             elif name == "tv":
                 raw[name] = terms.total_variation(fake)
+            elif name == "ssim":
+                raw[name] = terms.ssim_distance(fake, real, valid if self.use_valid_mask else None)
         return raw
 
     def generator_loss(
@@ -208,9 +234,11 @@ class CascadeLoss(FrozenNets):
         d_real: dict[int, Tensor] | None = None,
         context: dict[int, Tensor] | None = None,
         adversarial: bool = True,
+        iteration: int | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted sum over blocks and terms, and the raw/weighted logs (``adversarial=False``
-        leaves out the discriminator's terms).
+        leaves out the discriminator's terms; ``iteration`` the terms scheduled to start
+        later, None = none left out).
 
         ``d_real`` (D outputs on the real images) feeds feature matching; ``context``
         ({size: 1 - mask}) the ``adv_context_only`` weighting."""
@@ -226,6 +254,7 @@ class CascadeLoss(FrozenNets):
                 None if d_real is None else d_real.get(size),
                 None if context is None else context.get(size),
                 adversarial,
+                iteration,
             )
             block_total = None
             for name, value in raw.items():

@@ -89,7 +89,14 @@ class PyramidGAN(GANModule):
                     d_real = self._disc(d_in_real, batch)
         valid = {s: pyr[s]["valid"] for s in sizes if "valid" in pyr[s]} or None
         return self.loss.generator_loss(
-            outputs, real, d_fake, valid, d_real, self._context(batch), adversarial
+            outputs,
+            real,
+            d_fake,
+            valid,
+            d_real,
+            self._context(batch),
+            adversarial,
+            int(self.iteration),
         )
 
     def hallucinate(self, batch: dict) -> dict[int, Tensor]:

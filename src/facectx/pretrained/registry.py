@@ -641,7 +641,7 @@ register(
                 filename="hallucinator_lfw128_fp16.pt",
                 source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
                 "the commands in docs/model_card.md",
-                sha256="bfe38e7aa0d0e1c39fa65679a0709070251d13e34e28de8f61f38507b0322cac",
+                sha256="a8f5509f4b88ca34b9562dffcfe2525ec1b88dc423a3c658f283887b8c86d8e2",
                 size=11662111,
                 package="facectx",
                 package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
