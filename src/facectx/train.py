@@ -40,8 +40,8 @@ def _instantiate_dict(cfg: DictConfig | None) -> list[Any]:
 def describe_loss(loss, sizes) -> str:
     """One line per block: which loss terms are active and with which weight."""
     lines = []
+    starts = getattr(loss, "starts", {})
     for size in sizes:
-        starts = getattr(loss, "starts", {})
         active = [
             f"{t}×{loss.weights[t]:g}"
             + (f" (from iteration {starts[t]})" if starts.get(t, 0) > 0 else "")

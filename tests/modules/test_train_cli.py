@@ -18,6 +18,15 @@ from facectx.train import run
 from .conftest import TINY, compose_train, needs_sample
 
 SMALL = [*TINY, "generator.sizes=[8,16,32]", "data.pyramid_sizes=[8,16,32]", "identity=none"]
+# the CPU recipe on the embedded sample, tiny, two faces a batch, one validation batch
+LFW_CPU_TINY = [
+    "experiment=lfw_cpu",
+    "data=sample",
+    *TINY,
+    "identity=none",
+    "data.batch_size=2",
+    "trainer.limit_val_batches=1",
+]
 EXPERIMENTS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
 ABLATIONS = sorted(p.stem for p in (Path(config_dir()) / "ablation").glob("*.yaml"))
 
@@ -351,16 +360,7 @@ def test_lfw_cpu_recipe_trains_with_the_patch_discriminator(tmp_path):
     summary = run(
         compose_train(
             tmp_path,
-            [
-                "experiment=lfw_cpu",
-                "data=sample",
-                *TINY,
-                "identity=none",
-                "data.batch_size=2",
-                "trainer.max_steps=2",
-                "model.adv_start=0",
-                "trainer.limit_val_batches=1",
-            ],
+            [*LFW_CPU_TINY, "trainer.max_steps=2", "model.adv_start=0"],
         )
     )
     assert summary["iterations"] == 2
@@ -375,15 +375,7 @@ def test_lfw_cpu_recipe_trains_with_the_patch_discriminator(tmp_path):
 
 @needs_sample
 def test_adversarial_warm_start_runs_no_discriminator_before_adv_start(tmp_path):
-    common = [
-        "experiment=lfw_cpu",
-        "data=sample",
-        *TINY,
-        "identity=none",
-        "data.batch_size=2",
-        "trainer.limit_val_batches=1",
-        "trainer.log_every_n_steps=1",
-    ]
+    common = [*LFW_CPU_TINY, "trainer.log_every_n_steps=1"]
     warm = run(
         compose_train(
             tmp_path / "warm",
@@ -408,12 +400,7 @@ def test_lfw_cpu_ssim_stage_switches_the_ssim_term_on_at_its_iteration(tmp_path)
         compose_train(
             tmp_path,
             [
-                "experiment=lfw_cpu",
-                "data=sample",
-                *TINY,
-                "identity=none",
-                "data.batch_size=2",
-                "trainer.limit_val_batches=1",
+                *LFW_CPU_TINY,
                 "trainer.log_every_n_steps=1",
                 "model.adv_start=0",
                 "loss.ssim_start=2",
