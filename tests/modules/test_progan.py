@@ -161,7 +161,7 @@ def test_lfw_cpu_progan_shares_the_cascade_recipe(tmp_path):
         assert OmegaConf.to_container(cfg[key]) == OmegaConf.to_container(cascade[key]), key
     # the loss too, except the cascade's late SSIM stage, which came after ProGAN's run
     loss, cascade_loss = (OmegaConf.to_container(c.loss) for c in (cfg, cascade))
-    assert loss.pop("lambda_ssim") == 0.0 and cascade_loss.pop("lambda_ssim") == 1.0
+    assert loss.pop("lambda_ssim") == 0.0 and cascade_loss.pop("lambda_ssim") == 3.0
     assert loss == cascade_loss
     for key in ("optimizer_g", "optimizer_d", "ema_decay", "ema_start", "adv_start"):
         assert cfg.model[key] == cascade.model[key], key

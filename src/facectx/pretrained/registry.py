@@ -641,7 +641,7 @@ register(
                 filename="hallucinator_lfw128_fp16.pt",
                 source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
                 "the commands in docs/model_card.md",
-                sha256="a8f5509f4b88ca34b9562dffcfe2525ec1b88dc423a3c658f283887b8c86d8e2",
+                sha256="e10e810fce8980ed68bf19243654353987560db57a7b13754025fdf747957855",
                 size=11662111,
                 package="facectx",
                 package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
