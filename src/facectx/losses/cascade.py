@@ -199,10 +199,10 @@ class CascadeLoss(FrozenNets):
         the feature-matching term; ``region`` (B,1,H,W) is the context (1 - mask) for
         ``adv_context_only``; ``iteration`` switches scheduled terms on (``starts``)."""
         raw: dict[str, Tensor] = {}
+        photo = valid if self.use_valid_mask else None  # pixel weights: those from the photo
         for name in self.active_terms(size, adversarial, iteration):
             if name == "pixel":
-                w = valid if self.use_valid_mask else None
-                raw[name] = terms.PIXEL_LOSSES[self.pixel](fake, real, w)
+                raw[name] = terms.PIXEL_LOSSES[self.pixel](fake, real, photo)
             elif name == "pc":
                 raw[name] = terms.perceptual(self.get_frozen("lpips"), fake, real)
             elif name == "adv":
@@ -222,7 +222,7 @@ class CascadeLoss(FrozenNets):
             elif name == "tv":
                 raw[name] = terms.total_variation(fake)
             elif name == "ssim":
-                raw[name] = terms.ssim_distance(fake, real, valid if self.use_valid_mask else None)
+                raw[name] = terms.ssim_distance(fake, real, photo)
         return raw
 
     def generator_loss(
