@@ -128,10 +128,12 @@ def test_verification_on_pairs_inside_the_set(tmp_path, lfw_test20):
     assert any("verification" in n for n in result.notes)
 
 
-def test_nothing_to_evaluate_is_an_error(tmp_path):
-    cfg = compose_eval(tmp_path, ["split=train"])
+def test_nothing_to_evaluate_is_an_error():
+    # the command evaluates the shipped model when given nothing (tests/test_evaluate_shipped.py)
+    from facectx.evaluation import Evaluator
+
     with pytest.raises(ValueError, match="nothing to evaluate"):
-        run(cfg)
+        Evaluator(split="train", limit=2).run([], reference_row=False)
 
 
 def test_missing_pred_dir_is_explained(tmp_path):

@@ -30,7 +30,7 @@ def _inpainter(path):
 
 
 def _export(path):
-    from facectx.export import export_model
+    from facectx.inference.export import export_model
 
     return export_model(str(path), format="packed", output=str(path) + ".out")
 

@@ -13,13 +13,14 @@ same path, or the EMA weights instead of the raw ones, a different one.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from facectx._machine import MACHINE_ERRNOS
 
 log = logging.getLogger("facectx")
 
@@ -146,28 +147,15 @@ def check_or_record(
     return record
 
 
-# errors of the machine, not of an item: a rerun after the cause is fixed must redo the item
-_ENVIRONMENTAL_ERRNOS = {
-    errno.ENOSPC,  # disk full
-    errno.EDQUOT,  # quota exceeded
-    errno.EROFS,  # read-only file system
-    errno.EIO,  # device error
-    errno.EACCES,  # permission denied
-    errno.EPERM,
-    errno.ENOMEM,
-}
-
-
 class JobStoppedError(RuntimeError):
     """A folder job stopped on an error of the machine (full disk, read-only or unwritable
     folder, I/O error, out of memory). What was finished is kept; a rerun does the rest."""
 
 
 def is_environmental(e: BaseException) -> bool:
-    """Whether ``e`` is the machine's problem (never a per-item skip) rather than the item's."""
-    return isinstance(e, MemoryError) or (
-        isinstance(e, OSError) and e.errno in _ENVIRONMENTAL_ERRNOS
-    )
+    """Whether ``e`` is the machine's problem (never a per-item skip) rather than the item's:
+    a rerun after the cause is fixed must redo the item (errnos: :mod:`facectx._machine`)."""
+    return isinstance(e, MemoryError) or (isinstance(e, OSError) and e.errno in MACHINE_ERRNOS)
 
 
 def job_stopped(e: BaseException, item: str, output: str | Path) -> JobStoppedError:

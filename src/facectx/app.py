@@ -46,9 +46,16 @@ def detector_name(spec: Any) -> str:
 def load_demo(cfg) -> Demo:
     """The models of a composed ``app`` config (conf/app.yaml)."""
     from facectx._conf import ConfigError
+    from facectx.faces.detect import available_detectors, detector_problem
     from facectx.inference import load_hallucinator
 
     detector = detector_name(cfg.detector)
+    problem = detector_problem(detector)
+    if problem is not None:  # before the models load: the page would offer it in vain
+        raise ConfigError(
+            f"detector={detector} cannot run here: {problem}; "
+            f"use detector={' or detector='.join(available_detectors())}"
+        )
     if str(cfg.faces) not in FACE_CHOICES:
         raise ConfigError(f"faces={cfg.faces}: choose one of {', '.join(FACE_CHOICES)}")
     ckpt = None if cfg.get("ckpt") is None else str(cfg.ckpt)
@@ -79,6 +86,8 @@ def serve(cfg, block: bool = True):
 
     # Offline: no telemetry, no version check (set here, on start, never at import).
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    # gradio checks its own server through httpx, which logs each request at INFO
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     host = str(cfg.host)
     port = int(cfg.port) if cfg.get("port") else free_port(host)
     demo = load_demo(cfg)

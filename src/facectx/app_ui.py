@@ -15,7 +15,6 @@ from typing import Any
 import gradio as gr
 
 from facectx.demo import (
-    DETECTORS,
     FACE_CHOICES,
     INPAINT_MASKS,
     NO_INPAINT,
@@ -83,6 +82,18 @@ def build(demo: Demo, examples: Sequence[str | Path] = ()) -> gr.Blocks:
     return page
 
 
+def _detector_radio(demo: Demo, **kwargs: Any) -> gr.Radio:
+    """The detectors that can run here; the info line names any that cannot, and why."""
+    missing = "; ".join(f"{n}: {why}" for n, why in demo.unavailable.items())
+    return gr.Radio(
+        list(demo.detectors),
+        value=demo.detector,
+        label="Face detector",
+        info=f"Not offered here: {missing}." if missing else None,
+        **kwargs,
+    )
+
+
 def _faces_gallery(label: str, elem_id: str, visible: bool = True) -> gr.Gallery:
     """A gallery of one (S, S) image per face, shown at about their own size."""
     return gr.Gallery(
@@ -110,9 +121,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                     label="Examples (faces from LFW shipped with facectx)",
                 )
             with gr.Row():
-                detector = gr.Radio(
-                    list(DETECTORS), value=demo.detector, label="Face detector", elem_id="detector"
-                )
+                detector = _detector_radio(demo, elem_id="detector")
                 faces = gr.Radio(
                     list(FACE_CHOICES), value=demo.faces, label="Faces", elem_id="faces"
                 )
@@ -168,11 +177,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 gr.update(value=None, visible=False),
             )
         n = len(result.faces)
-        text = f"{n} face{'s' if n > 1 else ''} found, largest first"
-        if result.dropped:
-            text += f" ({result.dropped} smaller face(s) left out: faces=largest)"
-        h, w = result.photo.shape[:2]
-        text += f". Portraits are {result.faces[0].portrait.shape[0]} px; the photo is {w}×{h}."
+        text = demo.status(result)
         files = saved.images
         caption = [f"face {i}" for i in range(1, n + 1)]
         with_bg = [
@@ -223,7 +228,7 @@ def _inpaint_tab(demo: Demo) -> None:
                 elem_id="ip-editor",
             )
             with gr.Row():
-                detector = gr.Radio(list(DETECTORS), value=demo.detector, label="Face detector")
+                detector = _detector_radio(demo)
                 faces = gr.Radio(list(FACE_CHOICES), value="largest", label="Faces")
             run = gr.Button("Inpaint", variant="primary", elem_id="run-inpaint")
         with gr.Column(scale=3):
@@ -307,7 +312,13 @@ def launch(
     block: bool = True,
     allowed: Sequence[str | Path] = (),
 ) -> None:
-    """Serve ``page`` on ``host:port`` with nothing fetched from or sent to the network."""
+    """Serve ``page`` on ``host:port`` with nothing fetched from or sent to the network.
+
+    gradio is told to be quiet (its console lines offer a public share link, which this app
+    never makes); the address is logged instead. With ``block``, returns once the server stops
+    (Ctrl-C, or SystemExit from the SIGTERM handler of :func:`facectx.app.serve`)."""
+    import time
+
     theme = gr.themes.Default(font=list(FONT), font_mono=list(FONT_MONO))
     page.queue(default_concurrency_limit=1)
     page.launch(
@@ -315,7 +326,8 @@ def launch(
         server_port=port,
         share=False,
         inbrowser=False,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
+        quiet=True,
         show_error=False,
         theme=theme,
         footer_links=["settings"],
@@ -327,3 +339,13 @@ def launch(
         max_file_size=max_file_size,
         allowed_paths=[str(demo.work_dir), *(str(p) for p in allowed)],
     )
+    log.info("the demo page is at %s (Ctrl-C stops it)", page.local_url)
+    if not block:
+        return
+    try:
+        while page.is_running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        page.close(verbose=False)

@@ -30,6 +30,7 @@ log = logging.getLogger("facectx.app")
 #: ``progress(fraction, description)``, e.g. a ``gr.Progress`` wrapped by the page
 ProgressFn = Callable[[float, str], None]
 
+#: every detector of the registry; the page offers those that can run here (Demo.detectors)
 DETECTORS = ("hog", "mtcnn", "fan")
 FACE_CHOICES = ("all", "largest")
 INPAINT_MASKS = ("facial", "ocular", "center", "irregular", "drawn")
@@ -88,44 +89,135 @@ def masked_face(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(keep)[..., None] > 0, image, 0).astype(np.uint8)
 
 
-def _border_ramp(size: int, width: float) -> np.ndarray:
-    """(size, size) float32: 0 at the square's edge rising to 1 ``width`` pixels inside."""
-    d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32) + 0.5
-    r = np.clip(d / max(width, 1e-6), 0.0, 1.0)
-    return np.minimum(r[:, None], r[None, :])
+#: a face's area, in detector-box widths/heights: the ellipse around the head (forehead and hair
+#: above the box, which runs from the brows to the chin) that no other face's context may cover
+HEAD_CENTRE_Y, HEAD_AXES = 0.3, (0.62, 0.85)
+#: the pasted context: an ellipse in the aligned frame (fractions of its size) fading to the
+#: photo over FADE of it, so no square's edge or corner shows
+CONTEXT_CENTRE, CONTEXT_AXES, CONTEXT_FADE = (0.5, 0.45), (0.47, 0.52), 0.12
+#: aligned pixels over which the context fades in beside the face hull
+HULL_FADE = 3.0
+
+
+def _draw_heads(mask: np.ndarray, boxes: Sequence[Sequence[float]], offset=(0, 0)) -> None:
+    """Fill the head ellipse of each detector box into ``mask`` (uint8), shifted by -offset."""
+    import cv2
+
+    for x0, y0, x1, y1 in boxes:
+        w, h = x1 - x0, y1 - y0
+        centre = ((x0 + x1) / 2 - offset[0], y0 + HEAD_CENTRE_Y * h - offset[1])
+        axes = (HEAD_AXES[0] * w, HEAD_AXES[1] * h)
+        s = 16  # cv2 draws on integers: 4 fractional bits
+        cv2.ellipse(
+            mask,
+            (round(centre[0] * s), round(centre[1] * s)),
+            (max(1, round(axes[0] * s)), max(1, round(axes[1] * s))),
+            0,
+            0,
+            360,
+            1,
+            -1,
+            cv2.LINE_8,
+            4,
+        )
+
+
+def face_areas(boxes: Sequence[Sequence[float]], shape: tuple[int, int]) -> np.ndarray:
+    """(N, H, W) bool: each detector box's head ellipse, the area another face's context never
+    covers in :func:`paste_back`."""
+    out = np.zeros((len(boxes), *shape[:2]), np.uint8)
+    for area, box in zip(out, boxes):
+        _draw_heads(area, [box])
+    return out > 0
+
+
+def _context_weight(size: int) -> np.ndarray:
+    """(size, size) float32: 1 inside the context ellipse, fading to 0 at its edge."""
+    yx = (np.arange(size, dtype=np.float32) + 0.5) / size
+    dy = (yx[:, None] - CONTEXT_CENTRE[1]) / CONTEXT_AXES[1]
+    dx = (yx[None, :] - CONTEXT_CENTRE[0]) / CONTEXT_AXES[0]
+    r = np.sqrt(dx * dx + dy * dy)  # 1 on the ellipse
+    fade = CONTEXT_FADE / min(CONTEXT_AXES)
+    t = np.clip((1.0 - r) / fade, 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep: no visible ring
+
+
+def _square_roi(matrix: np.ndarray, size: int, shape: tuple[int, int], pad: float):
+    """(x0, y0, x1, y1) of the photo that the aligned square maps onto, grown by ``pad``."""
+    a = np.vstack([np.asarray(matrix, np.float64), [0, 0, 1]])
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    xy = (np.linalg.inv(a) @ corners.T)[:2].T
+    h, w = shape[:2]
+    x0, y0 = np.floor(xy.min(0) - pad).astype(int)
+    x1, y1 = np.ceil(xy.max(0) + pad).astype(int) + 1
+    return max(0, x0), max(0, y0), min(w, x1), min(h, y1)
 
 
 def paste_back(
-    photo: np.ndarray, faces: Sequence[Any], portraits: Sequence[np.ndarray], feather: float = 3.0
+    photo: np.ndarray,
+    faces: Sequence[Any],
+    portraits: Sequence[np.ndarray],
+    feather: float = 8.0,
+    protect: Sequence[Sequence[float]] = (),
 ) -> np.ndarray:
     """The photo with each face's hallucinated context pasted back where it came from.
 
-    Only the aligned square of each face changes, and within it only the generated (context)
-    pixels: the face hulls keep the photo's own full-resolution pixels, and every pixel outside
-    the warped-back squares is the photo's exactly. The square's border is feathered over
-    ``feather`` aligned pixels. Faces are pasted smallest first, so the largest is on top.
+    Only generated pixels go in, in a soft ellipse around each face (no tilted square), and never
+    on another face: the head area of every other detected face (:func:`face_areas` of its
+    box, the faces' own and ``protect``) keeps the photo's pixels, with a ``feather`` (aligned
+    pixels) wide fade around it. The face hulls keep the photo's full-resolution pixels. Faces are
+    pasted smallest first, so the largest is on top where two contexts meet. A face the detector
+    did not find cannot be protected.
 
     Args:
         photo: (H, W, 3) uint8 RGB.
-        faces: ``AlignedFace`` items (``matrix``, ``mask``, ``valid``) of the photo.
+        faces: ``AlignedFace`` items (``matrix``, ``mask``, ``valid``, ``box``) of the photo.
         portraits: (S, S, 3) uint8 hallucinated portraits, one per face.
+        feather: width of the fade around other faces' areas, in aligned pixels.
+        protect: more detector boxes (x0, y0, x1, y1) whose faces were not pasted (e.g. left
+            out by ``faces=largest``) but must not be covered either.
     """
+    import cv2
+
     from facectx.faces.align import warp_to_source
 
-    out = photo.astype(np.float32)
     shape = photo.shape[:2]
+    boxes = list(
+        dict.fromkeys(tuple(float(v) for v in b) for b in [f.box for f in faces] + list(protect))
+    )
+    out = photo.astype(np.float32)
     hulls = np.zeros(shape, bool)
     for face, portrait in reversed(list(zip(faces, portraits, strict=True))):
+        size = portrait.shape[0]
+        m = np.asarray(face.matrix, np.float64)
+        px = 1.0 / np.sqrt(abs(np.linalg.det(m[:, :2])))  # photo pixels per aligned pixel
+        ramp = max(1.0, feather * px)
+        x0, y0, x1, y1 = _square_roi(m, size, shape, ramp + 2)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        roi = (y1 - y0, x1 - x0)
+        shifted = m.copy()
+        shifted[:, 2] += m[:, :2] @ [x0, y0]  # the same map, for the ROI's pixels
         keep = (face.mask * face.valid) > 0
-        weight = np.where(keep, 0.0, 1.0).astype(np.float32) * face.valid
-        weight *= _border_ramp(portrait.shape[0], feather)
-        alpha = warp_to_source(weight, face.matrix, shape)
+        # 0 on the hull, rising over HULL_FADE aligned px: the seam the portrait has there
+        # (a sharp photo face beside soft generated context) is blended, not cut
+        to_hull = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, 5)
+        weight = np.clip(to_hull / HULL_FADE, 0.0, 1.0) * _context_weight(size) * face.valid
+        alpha = warp_to_source(weight.astype(np.float32), shifted, roi)
+        own = tuple(float(v) for v in face.box)
+        others = np.zeros(roi, np.uint8)
+        _draw_heads(others, [b for b in boxes if b != own], offset=(x0, y0))
+        if others.any():  # 0 on other faces, rising to 1 over `ramp` photo pixels
+            dist = cv2.distanceTransform((others == 0).astype(np.uint8), cv2.DIST_L2, 5)
+            alpha *= np.clip(dist / ramp, 0.0, 1.0)
         inside = alpha > 0
         if inside.any():
-            filled = warp_to_source(portrait, face.matrix, shape).astype(np.float32)
+            filled = warp_to_source(portrait, shifted, roi).astype(np.float32)
             a = alpha[inside][:, None]
-            out[inside] = (1.0 - a) * out[inside] + a * filled[inside]
-        hulls |= warp_to_source(keep.astype(np.uint8) * 255, face.matrix, shape) >= 128
+            view = out[y0:y1, x0:x1]
+            view[inside] = (1.0 - a) * view[inside] + a * filled[inside]
+        hull = warp_to_source(keep.astype(np.uint8) * 255, shifted, roi) >= 128
+        hulls[y0:y1, x0:x1] |= hull
     pasted = np.clip(np.round(out), 0, 255).astype(np.uint8)
     pasted[hulls] = photo[hulls]  # a face is never covered by another face's context
     return pasted
@@ -174,6 +266,9 @@ class Hallucinated:
     faces: list[HallucinatedFace]
     pasted: np.ndarray  # (H, W, 3) uint8: the portraits' context pasted back into the photo
     dropped: int = 0  # faces found but left out by faces=largest
+    found: int = 0  # faces found large enough to use (shown or left out)
+    missed: str = ""  # why the detector may have missed faces ("" = no sign of it)
+    retry: tuple[str, ...] = ()  # overrides that look harder (PrepareResult.retry)
 
 
 @dataclass
@@ -202,7 +297,8 @@ class Demo:
         hallucinator: a ``facectx.inference.Hallucinator``.
         inpainter: a ``facectx.inference.Inpainter`` or None (the Inpaint tab then says how to
             get a checkpoint).
-        detector, faces: the options the page starts with.
+        detector, faces: the options the page starts with; ``detector`` must be able to run
+            here (:func:`facectx.faces.detect.detector_problem`), ValueError otherwise.
         work_dir: where result files go (a new temporary folder when None).
         upsample: HOG detector doublings (finds faces down to ~40 px at 1).
     """
@@ -218,8 +314,16 @@ class Demo:
     ) -> None:
         import tempfile
 
+        from facectx.faces.detect import detector_problem
+
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
+        #: why each detector that cannot run here cannot (missing package or weights)
+        self.unavailable = {n: p for n in DETECTORS if (p := detector_problem(n)) is not None}
+        #: the detectors the page offers: those that can run here
+        self.detectors = tuple(n for n in DETECTORS if n not in self.unavailable)
+        if detector in self.unavailable:
+            raise ValueError(f"detector={detector} cannot run here: {self.unavailable[detector]}")
         if faces not in FACE_CHOICES:
             raise ValueError(f"faces must be one of {FACE_CHOICES}, got {faces!r}")
         self.hallucinator = hallucinator
@@ -247,8 +351,15 @@ class Demo:
         from facectx.faces import CanonicalFrame
         from facectx.faces.pipeline import FacePreparer
 
-        if detector not in DETECTORS:
-            raise AppError(f"Unknown detector {detector!r}: choose one of {', '.join(DETECTORS)}.")
+        if detector not in self.detectors:
+            why = (
+                f"cannot run here: {self.unavailable[detector]}"
+                if detector in self.unavailable
+                else "is unknown"
+            )
+            raise AppError(
+                f"The detector {detector!r} {why}; choose {' or '.join(self.detectors)}."
+            )
         if faces not in FACE_CHOICES:
             raise AppError(f"Unknown faces option {faces!r}: choose all or largest.")
         canonical = CanonicalFrame.from_record(size, frame)
@@ -310,8 +421,30 @@ class Demo:
             for r in results:
                 r.background = replace_background(r.portrait, r.keep, bg).image
         step(0.85, "Pasting the results back into the photo")
-        pasted = paste_back(image, found.faces, list(portraits))
-        return Hallucinated(image, results, pasted, found.dropped)
+        boxes = [d.box for d in found.detections]  # no face's context covers another found face
+        pasted = paste_back(image, found.faces, list(portraits), protect=boxes)
+        return Hallucinated(
+            image, results, pasted, found.dropped, found.found, found.missed, found.retry
+        )
+
+    def status(self, result: Hallucinated) -> str:
+        """The line shown above a result: faces found, and when the detector may have missed
+        some, what to try with this page's detectors and the app's options."""
+        n = len(result.faces)
+        if result.dropped:
+            text = f"{result.found} faces found; the largest shown (faces=largest)."
+        else:
+            text = "1 face found." if n == 1 else f"{n} faces found, largest first."
+        if result.missed:
+            tries = []
+            if "detector=mtcnn" in result.retry and "mtcnn" in self.detectors:
+                tries.append("try the mtcnn detector")
+            tries += [f"start the app with {r}" for r in result.retry if r.startswith("upsample")]
+            text += f" The detector may have missed faces ({result.missed})"
+            text += f"; {', or '.join(tries)}." if tries else "."
+        h, w = result.photo.shape[:2]
+        size = result.faces[0].portrait.shape[0]
+        return text + f" Portraits are {size} px; the photo is {w}×{h}."
 
     # ---- inpaint ---------------------------------------------------------------------------
     def inpaint(

@@ -1,5 +1,7 @@
 """Evaluate context hallucination: checkpoints, output folders and baselines on prepared faces.
 
+    python -m facectx.evaluate data.root=PREPARED split=test      # the shipped model, lfw-128
+    python -m facectx.evaluate ckpt=pretrained:lfw-128 data.root=PREPARED split=test
     python -m facectx.evaluate ckpt=RUN/checkpoints/last.ckpt data.root=PREPARED split=test
     python -m facectx.evaluate pred_dir=OUTPUTS data.root=PREPARED split=test
     python -m facectx.evaluate method=[mask_only,telea] data.root=PREPARED split=test

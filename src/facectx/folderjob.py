@@ -15,9 +15,10 @@ part, so the commands only say what one item becomes:
 * **append-only CSVs**, flushed and fsynced on every write: a command lists an item only after
   its files exist, all rows of one item in one write, so a kill leaves whole entries or none;
 * **skips and stops**: :meth:`FolderJob.skip` records an item's own problem (counted per
-  reason); :meth:`FolderJob.fail` turns an unexpected error into a skip, or, when it is the
-  machine's (full disk, read-only folder, out of memory), into :class:`JobStoppedError`: the item
-  is not marked done and a rerun redoes it;
+  reason), :meth:`FolderJob.reject` an input entry that is no item (a GIF among the photos);
+  :meth:`FolderJob.fail` turns an unexpected error into a skip, or, when it is the machine's
+  (full disk, read-only folder, permission denied, out of memory), into
+  :class:`JobStoppedError`: the item is not marked done and a rerun redoes it;
 * **one progress bar** (rich, on stderr).
 
 Processes that write the same folder at once (augment under DDP) each append to their own part
@@ -328,6 +329,21 @@ class FolderJob:
         first, second, third = self.skipped_columns[:3]
         self._skip.write({first: item, second: reason, third: detail})
         self.skipped[reason] += 1
+
+    def reject(self, entries: Iterable[tuple[str, str, str]]) -> None:
+        """List input entries that are no items (a GIF, a folder named ``x.jpg``, a symlink loop:
+        :func:`facectx.faces.io.scan_inputs`) as skipped, once: ``(item, reason, detail)``. One
+        an earlier run listed counts as already done, or, with ``retry_skipped``, as skipped
+        again without a second row. Call after :meth:`open`."""
+        first = self.skipped_columns[0]
+        listed = {r[first] for r in self.iter_rows("skipped")}
+        for item, reason, detail in entries:
+            if item in self.done_keys:
+                self.already_done += 1
+            elif item in listed:
+                self.skipped[reason] += 1
+            else:
+                self.skip(item, reason, detail)
 
     def fail(self, item: str, e: BaseException) -> None:
         """An unexpected error on ``item``: skipped with reason ``error``, or, when it is the

@@ -41,6 +41,8 @@ __all__ = [
 
 
 def print_summary(summary: HallucinateSummary, output: str | Path) -> None:
+    """Table of what the run did, then (photos) faces found per photo and, when the detector
+    may have missed faces, how to look harder (a line each); on stderr."""
     from rich.console import Console
     from rich.table import Table
 
@@ -54,7 +56,10 @@ def print_summary(summary: HallucinateSummary, output: str | Path) -> None:
     t.add_row("already done (resumed)", str(summary.already_done))
     t.add_row("time", f"{summary.seconds:.1f} s")
     t.add_row("throughput", f"{summary.portraits_per_second:.1f} portraits/s")
-    Console(stderr=True).print(t)
+    console = Console(stderr=True)
+    console.print(t)
+    for line in summary.faces_found.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def run(cfg) -> HallucinateSummary:

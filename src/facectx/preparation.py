@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facectx.faces.naming import face_id, person_from_stem, unique_stems
-from facectx.faces.pipeline import PreparerSpec
+from facectx.faces.io import InputScan
+from facectx.faces.naming import (
+    PERSON_RULES,
+    face_id,
+    folders_name_persons,
+    person_label,
+    unique_stems,
+)
+from facectx.faces.pipeline import FacesFound, PreparerSpec
 
 log = logging.getLogger("facectx.prepare")  # the command's name, as before the move
 
@@ -65,6 +72,8 @@ class Summary:
     startup_photos: int = 0
     # CPU seconds spent on the photos themselves (summed over workers, start-up excluded)
     cpu_seconds: float = 0.0
+    # faces found per photo, and photos where the detector may have missed some
+    faces_found: FacesFound = field(default_factory=FacesFound)
 
     @property
     def photos_per_second(self) -> float:
@@ -103,25 +112,16 @@ def read_splits(path: str | os.PathLike | None) -> dict[str, dict[str, str]]:
 
 
 def list_sources(
-    input_dir: Path,
-    output_dir: Path,
+    scan: InputScan,
     splits: dict[str, dict[str, str]],
     only_split: Sequence[str] | None,
 ) -> list[tuple[str, str, str]]:
-    """(source, absolute path, id stem) of every photo to prepare, done or not, in order."""
-    from facectx.faces.io import list_images
-
-    # Never re-ingest our own outputs when the output folder lies inside the input folder.
-    try:
-        inside = output_dir.resolve().relative_to(input_dir.resolve()).as_posix() + "/"
-    except ValueError:
-        inside = None
-    listed = [(p.relative_to(input_dir).as_posix(), p) for p in list_images(input_dir)]
-    listed = [(rel, p) for rel, p in listed if inside is None or not rel.startswith(inside)]
-    stems = unique_stems([rel for rel, _ in listed])
+    """(source, absolute path, id stem) of every photo of ``scan`` to prepare, done or not, in
+    order (stems come from the whole listing, so a split or a resume names faces alike)."""
+    stems = unique_stems([rel for rel, _ in scan.images])
     return [
         (rel, str(p), stems[rel])
-        for rel, p in listed
+        for rel, p in scan.images
         if only_split is None or splits.get(p.name, {}).get("split", "") in only_split
     ]
 
@@ -132,7 +132,12 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    spec: PreparerSpec, output: str, splits: dict, png_compression: int, in_worker: bool
+    spec: PreparerSpec,
+    output: str,
+    splits: dict,
+    png_compression: int,
+    person: tuple[str, bool],
+    in_worker: bool,
 ) -> None:
     """Per-process setup: build the models once; in a pool worker, one thread and no Ctrl-C."""
     if in_worker:
@@ -150,7 +155,13 @@ def _init_worker(
             import torch
 
             torch.set_num_threads(1)
-    _WORKER.update(preparer=spec.build(), output=Path(output), splits=splits, png=png_compression)
+    _WORKER.update(
+        preparer=spec.build(),
+        output=Path(output),
+        splits=splits,
+        png=png_compression,
+        person=person,
+    )
 
 
 def _process_one(source: str, path: str, stem: str) -> dict[str, Any]:
@@ -159,16 +170,15 @@ def _process_one(source: str, path: str, stem: str) -> dict[str, Any]:
 
     out: Path = _WORKER["output"]
     try:
-        image = read_image(path)
-    except ImageReadError as e:
-        return {"skipped": {"source": source, "reason": "unreadable", "detail": e.reason}}
-    try:
-        result = _WORKER["preparer"].run(image)
+        result = _WORKER["preparer"].run(read_image(path))
         if not result.faces:
-            return {"skipped": {"source": source, "reason": result.reason, "detail": result.detail}}
+            skipped = {"source": source, "reason": result.reason, "detail": result.detail}
+            return {"skipped": skipped, **_found(source, result)}
         name = Path(source).name
         split_row = _WORKER["splits"].get(name, {})
-        person = person_from_stem(Path(source).stem) or split_row.get("person", "")
+        # the splits CSV's label, else the person rule's (facectx.faces.naming.person_label)
+        rule, folders = _WORKER["person"]
+        person = split_row.get("person") or person_label(source, rule, stem, folders)
         rows = []
         for i, face in enumerate(result.faces):
             fid = face_id(source, i, stem)
@@ -194,13 +204,21 @@ def _process_one(source: str, path: str, stem: str) -> dict[str, Any]:
                     "score": f"{face.score:.4f}",
                 }
             )
-        return {"rows": rows, "dropped": result.dropped}
+        return {"rows": rows, "dropped": result.dropped, **_found(source, result)}
+    except ImageReadError as e:
+        return {"skipped": {"source": source, "reason": "unreadable", "detail": e.reason}}
     except Exception as e:  # one bad photo must not end a long run
         from facectx.folderjob import item_error
 
-        # ... but the disk's problem is not the photo's: JobStoppedError, never a skip
+        # ... but the machine's problem (a full disk, a photo it may not read) is not the
+        # photo's: JobStoppedError, never a skip
         detail = item_error(e, source, _WORKER["output"])
         return {"skipped": {"source": source, "reason": "error", "detail": detail}}
+
+
+def _found(source: str, result) -> dict[str, tuple]:
+    """A photo's faces found and doubts (``FacesFound.add`` arguments), for the summary."""
+    return {"found": (source, result.found, result.missed, result.retry)}
 
 
 def _process_chunk(tasks: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
@@ -249,7 +267,7 @@ def _run_inline(chunks: Iterable[Sequence], initargs: tuple) -> Iterator[list[di
 # ---------------------------------------------------------------- folder
 
 
-def _meta(spec: PreparerSpec) -> dict[str, Any]:
+def _meta(spec: PreparerSpec, person: str = "auto") -> dict[str, Any]:
     from facectx._version import __version__
 
     return {
@@ -258,14 +276,15 @@ def _meta(spec: PreparerSpec) -> dict[str, Any]:
         "landmarker": spec.describe("landmarker"),
         "faces": spec.faces,
         "min_face": spec.min_face,
+        "person": person,
         "version": __version__,
     }
 
 
-def folder_job(output: Path, spec: PreparerSpec, progress: bool = False):
+def folder_job(output: Path, spec: PreparerSpec, progress: bool = False, person: str = "auto"):
     """The prepared folder's :class:`~facectx.folderjob.FolderJob`: ``meta.json`` refuses to add
-    faces made with a different frame, models or face policy; manifest.csv and skipped.csv list
-    the done sources."""
+    faces made with a different frame, models, face policy or person rule; manifest.csv and
+    skipped.csv list the done sources."""
     from facectx.data.manifest import MANIFEST, MANIFEST_COLUMNS, META, SKIPPED, SKIPPED_COLUMNS
     from facectx.folderjob import FolderJob
 
@@ -276,8 +295,8 @@ def folder_job(output: Path, spec: PreparerSpec, progress: bool = False):
         key="source",
         skipped=SKIPPED,
         skipped_columns=SKIPPED_COLUMNS,
-        record=_meta(spec),
-        compare=("frame", "detector", "landmarker", "faces", "min_face"),
+        record=_meta(spec, person),
+        compare=("frame", "detector", "landmarker", "faces", "min_face", "person"),
         record_name=META,
         clean=SUBDIRS,
         progress=progress,
@@ -297,6 +316,7 @@ def prepare_folder(
     chunksize: int = 8,
     png_compression: int = 3,
     progress: bool = True,
+    person: str = "auto",
 ) -> Summary:
     """Prepare every image under ``input_dir`` into ``output_dir``; resumes what is already there.
 
@@ -311,8 +331,11 @@ def prepare_folder(
         chunksize: photos per task sent to a worker.
         png_compression: zlib level 0-9 for the PNGs.
         progress: show a rich progress bar.
+        person: how a photo without a ``person`` in ``splits`` is labelled: ``auto`` |
+            ``name`` | ``folder`` | ``file`` (:func:`facectx.faces.naming.person_label`).
     """
     from facectx._conf import ConfigError
+    from facectx.faces.io import scan_inputs
 
     spec = spec or PreparerSpec()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -322,6 +345,8 @@ def prepare_folder(
             f"input={input_dir}: {what}; pass the folder of photos to prepare "
             f"(searched recursively). Nothing was written to {output_dir}."
         )
+    if person not in PERSON_RULES:
+        raise ConfigError(f"person={person}: expected one of {'|'.join(PERSON_RULES)}")
     if isinstance(only_split, str):
         only_split = [only_split]
     if only_split is not None and splits is None:
@@ -330,18 +355,30 @@ def prepare_folder(
         raise ValueError(f"output must differ from input ({input_dir})")
     split_rows = read_splits(splits)
 
-    sources = list_sources(input_dir, output_dir, split_rows, only_split)
-    job = folder_job(output_dir, spec, progress)
+    # every entry of the input; the output folder, when it lies inside, is never read back in
+    scan = scan_inputs(input_dir, exclude=output_dir)
+    sources = list_sources(scan, split_rows, only_split)
+    other_splits = len(scan.images) - len(sources)
+    log.info(
+        "prepare: %s%s",
+        scan.summary(rejected="in skipped.csv"),
+        f"; {other_splits} photos not in split {only_split}" if other_splits else "",
+    )
+    job = folder_job(output_dir, spec, progress, person)
     with job:  # meta.json (creates the folder), subfolders, done set, manifest and skipped CSVs
+        job.reject((e.source, e.reason, e.detail) for e in scan.rejected)
         todo = job.todo(sources, key=lambda t: t[0], limit=limit)
-        summary = Summary(already_done=job.already_done, remaining=job.remaining)
+        summary = Summary(
+            skipped=Counter(job.skipped), already_done=job.already_done, remaining=job.remaining
+        )
         log.info(
             "prepare: %d photos to do, %d already done, input %s",
             len(todo),
             job.already_done,
             input_dir,
         )
-        initargs = (spec, str(output_dir), split_rows, png_compression, True)
+        rule = (person, folders_name_persons([s for s, _, _ in sources]))
+        initargs = (spec, str(output_dir), split_rows, png_compression, rule, True)
         chunks = list(_chunks(todo, max(1, chunksize)))
         parallel = workers > 1 and len(chunks) > 1
         if parallel:
@@ -383,6 +420,8 @@ def _consume(results, summary: Summary, job, start: float) -> None:
         for res in chunk:
             summary.photos += 1
             summary.cpu_seconds += res["cpu"]
+            if "found" in res:
+                summary.faces_found.add(*res["found"])
             if "rows" in res:
                 job.done(res["rows"])
                 summary.photos_with_faces += 1

@@ -36,7 +36,8 @@ __all__ = [
 
 
 def print_summary(summary: Summary, output: Path) -> None:
-    """Rich table of what the run did."""
+    """Rich table of what the run did, then faces found per photo and, when the detector may
+    have missed faces, how to look harder (a line each)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -55,7 +56,10 @@ def print_summary(summary: Summary, output: Path) -> None:
     t.add_row("throughput", f"{summary.photos_per_second:.1f} img/s")
     t.add_row("  after start-up", f"{summary.steady_photos_per_second:.1f} img/s")
     t.add_row("  per idle core (CPU time)", f"{summary.photos_per_cpu_second:.1f} img/s")
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    for line in summary.faces_found.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- CLI
@@ -89,6 +93,7 @@ def run(cfg) -> Summary:
             chunksize=int(c["chunksize"]),
             png_compression=int(c["png_compression"]),
             progress=bool(c["progress"]),
+            person=str(c["person"]),
         )
     except PrepareInterrupted as e:
         print_summary(e.summary, output)

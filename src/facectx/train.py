@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from facectx._conf import ConfigError
+from facectx._conf import ConfigError, Rule, check_values
 
 log = logging.getLogger("facectx.train")
 
@@ -51,30 +51,85 @@ def describe_loss(loss, sizes) -> str:
     return "\n".join(lines)
 
 
-_INT_KEYS = ("max_epochs", "max_steps", "check_val_every_n_epoch", "log_every_n_steps")
-_LIMIT_KEYS = ("limit_train_batches", "limit_val_batches")
 _MAX_TIME = re.compile(r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$")
+
+# What each value of a training config may be, by dotted key as typed (the first matching
+# pattern wins; `*` also spans dots). What the constructors would refuse after seconds of
+# building, or what would silently do nothing (trainer.max_steps=0).
+_RULES: dict[str, Rule] = {
+    "seed": Rule(low=0, whole=True, eg=0),
+    "data.batch_size": Rule(low=1, whole=True, eg=8),
+    "data.num_workers": Rule(low=0, whole=True, eg=2),
+    "data.val_fraction": Rule(low=0, high=1, high_open=True, eg=0.1),
+    "data.same_share": Rule(low=0, high=1, eg=0.5),
+    "mask*.dilate": Rule(low=0, whole=True, eg=2, expect="a whole number of pixels ≥ 0"),
+    "mask*.feather": Rule(low=0, whole=True, eg=2, expect="a whole number of pixels ≥ 0"),
+    "mask*.fraction": Rule(low=0, high=1, low_open=True, eg=0.6),
+    "mask*.jitter": Rule(low=0, eg=0.0),
+    "mask*.grow": Rule(low=0, eg=0.04),
+    "mask*.max_strokes": Rule(low=1, whole=True, eg=500),
+    "mask.kinds.*": Rule(low=0, eg=0.5),
+    "generator.width": Rule(low=0, low_open=True, eg=0.125),
+    "generator.upscaler_channels": Rule(low=1, whole=True, eg=64),
+    "discriminator.width": Rule(low=0, low_open=True, eg=0.125),
+    "discriminator.channels": Rule(low=1, whole=True, eg=64),
+    "discriminator.max_channels": Rule(low=1, whole=True, eg=512),
+    "discriminator.num_scales": Rule(low=1, whole=True, eg=2),
+    "model.width": Rule(low=0, low_open=True, eg=0.125),
+    "model.generator_width": Rule(low=0, low_open=True, eg=0.125),
+    "model.size": Rule(low=8, whole=True, eg=128),
+    "model.optimizer_*.lr": Rule(low=0, low_open=True, eg=2e-4),
+    "model.optimizer_*.betas": Rule(low=0, high=1, high_open=True, each=True, eg="[0.5,0.999]"),
+    "model.ema_decay": Rule(low=0, high=1, high_open=True, null=True, eg=0.999),
+    "model.ema_start": Rule(low=0, whole=True, eg=1000),
+    "model.adv_start": Rule(low=0, whole=True, eg=500),
+    "model.grad_clip_*": Rule(low=0, low_open=True, null=True, eg=1.0),
+    "model.nan_policy": Rule(choices=("raise", "skip"), eg="skip"),
+    "model.nan_max_skips": Rule(low=1, whole=True, eg=10),
+    "model.epochs_per_scale": Rule(low=1, whole=True, each=True, eg=3),
+    "model.fade_epochs": Rule(low=0, eg=0.5),
+    "model.schedule": Rule(choices=("separate", "joint"), eg="separate"),
+    "model.content_iterations": Rule(low=0, whole=True, eg=150),
+    "model.max_iterations": Rule(low=1, whole=True, null=True, eg=400000),
+    "model.cpu_threads": Rule(low=1, whole=True, null=True, eg=1),
+    "loss.lambda_*": Rule(low=0, eg=1.0),
+    "loss.pixel": Rule(choices=("l1", "l2"), eg="l1"),
+    "loss.adversarial": Rule(choices=("lsgan", "hinge"), eg="hinge"),
+    "loss.adv": Rule(choices=("bce", "hinge", "lsgan"), eg="hinge"),
+    "loss.content_adv": Rule(choices=("bce", "hinge", "lsgan"), eg="bce"),
+    "loss.ssim_min_size": Rule(low=11, whole=True, eg=64),
+    "loss.*_min_size": Rule(low=1, whole=True, eg=32),
+    "loss.ssim_start": Rule(low=0, whole=True, eg=5000),
+    "loss.identity_batch": Rule(low=1, whole=True, null=True, eg=4),
+    "trainer.max_epochs": Rule(low=1, whole=True, also=(-1,), null=True, eg=10),
+    "trainer.max_steps": Rule(low=1, whole=True, also=(-1,), null=True, eg=1000),
+    "trainer.check_val_every_n_epoch": Rule(low=1, whole=True, null=True, eg=1),
+    "trainer.log_every_n_steps": Rule(low=1, whole=True, eg=10),
+    "trainer.num_sanity_val_steps": Rule(low=-1, whole=True, eg=0),
+    "trainer.limit_*_batches": Rule(
+        low=0, null=True, eg=10, expect="a batch count (10), a fraction (0.25) or null"
+    ),
+    "trainer.overfit_batches": Rule(low=0, eg=2),
+    "callbacks.image_grid.every_n_epochs": Rule(low=1, whole=True, eg=1),
+    "callbacks.image_grid.num_images": Rule(low=1, whole=True, eg=8),
+    "callbacks.*.every_n_epochs": Rule(low=0, whole=True, null=True, eg=10),
+    "callbacks.*.save_top_k": Rule(low=-1, whole=True, eg=1),
+    "callbacks.iteration_budget.max_iterations": Rule(low=1, whole=True, null=True, eg=1000),
+    "callbacks.iteration_budget.snapshot_every": Rule(low=0, whole=True, eg=500),
+}
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Fail in milliseconds, before anything is built, on values that would fail late.
+    """Fail in milliseconds, before anything is built, on values that would fail late:
+    every value against its rule in ``_RULES``, the time limit's form, the resume checkpoint
+    and the prepared data folder. (``python -m facectx.train`` runs it on each job's config
+    before Hydra starts; see ``facectx._conf.check_command_line``.)
 
     Raises:
         ConfigError: naming the key, the value and what would work.
     """
+    check_values(cfg, _RULES)
     trainer = cfg.get("trainer") or {}
-    for key in _INT_KEYS:
-        value = trainer.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(
-                f"trainer.{key}={value!r}: expected a whole number, e.g. trainer.{key}=10"
-            )
-    for key in _LIMIT_KEYS:
-        value = trainer.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ConfigError(
-                f"trainer.{key}={value!r}: expected a batch count (e.g. 10), a fraction (0.25) or null"
-            )
     max_time = trainer.get("max_time")
     if max_time is not None and not (isinstance(max_time, str) and _MAX_TIME.match(max_time)):
         raise ConfigError(
@@ -146,12 +201,14 @@ def stop_reason(trainer, model, budget, max_time: str | None) -> str:
 
 def failure_reason(exc: BaseException, trainer) -> str:
     """Why ``fit`` raised: Ctrl-C (Lightning turns it into ``SystemExit``), NaN, or an error."""
-    from facectx.modules.gan_base import NonFiniteLossError
+    from facectx.modules.gan_base import NonFiniteLossError, NonFiniteModelError
 
     if isinstance(exc, KeyboardInterrupt) or (
         isinstance(exc, SystemExit) and getattr(trainer, "interrupted", False)
     ):
         return "interrupted (Ctrl-C)"
+    if isinstance(exc, NonFiniteModelError):
+        return f"non-finite model: {exc}"
     if isinstance(exc, NonFiniteLossError):
         return f"non-finite loss: {exc}"
     return f"error: {type(exc).__name__}: {exc}"
@@ -250,6 +307,11 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             raise error from None
         raise
     _finish(summary, trainer, model, out_dir, time.perf_counter() - t0)
+    if trainer.is_global_zero:
+        from facectx._endnote import sample_run_note
+
+        for line in sample_run_note(cfg, summary):  # `make demo`: what it got, what next
+            log.info(line)
     return summary
 
 
@@ -305,8 +367,12 @@ def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: flo
         _link_previous_run(summary, summary.get("ckpt_path"), out_dir)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         if summary["status"] != "finished":
-            log.error("training stopped after %.1f s: %s", elapsed, summary["stop_reason"])
-            log.error("summary: %s", out_dir / "summary.json")
+            log.error(  # one line: with a NaN stop, the whole of what the command prints
+                "training stopped after %.1f s: %s (summary: %s)",
+                elapsed,
+                summary["stop_reason"],
+                out_dir / "summary.json",
+            )
             return
         log.info("done in %.1f s (%s); outputs in %s", elapsed, summary["stop_reason"], out_dir)
         for key in ("last_checkpoint", "best_checkpoint"):
@@ -319,16 +385,25 @@ def _finish(summary: dict[str, Any], trainer, model, out_dir: Path, elapsed: flo
 
 
 def _run_command(cfg: DictConfig) -> None:
+    """The CLI's run. A NaN stop (``NonFiniteLossError``, ``nan_policy=raise`` or ``skip``'s
+    give-up, or a refused checkpoint) exits with code 1 and no traceback: ``_finish`` already
+    logged its one line (terms, iteration, what to do) and wrote ``summary.json``. Code 1, not a
+    user error's 2: the command was valid and training ran, then failed."""
+    from facectx.modules.gan_base import NonFiniteLossError
+
     if cfg.get("print_config"):
         print(OmegaConf.to_yaml(cfg, resolve=False))
-    run(cfg)
+    try:
+        run(cfg)
+    except NonFiniteLossError:
+        sys.exit(1)
 
 
 def main() -> None:
     """``python -m facectx.train`` (Hydra: conf/train.yaml)."""
     from facectx._conf import hydra_command
 
-    hydra_command("train", _run_command, log)
+    hydra_command("train", _run_command, log, check=check_config)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 from swapinpaint.conftest import swapinpaint_checkpoint
@@ -32,6 +33,7 @@ from swapinpaint.conftest import swapinpaint_checkpoint
 from .conftest import plain_image
 
 PHOTO = "couple.jpg"  # two faces, 2280x1588
+GROUP = "selfie-many-people.jpg"  # seven people, four faces found by hog
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 DRIVER = ("chromedriver",)
 
@@ -67,8 +69,8 @@ def browser_paths() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, browser_paths):
-    """``python -m facectx.app`` on a free port; its URL once it answers."""
+def app_server(tmp_path_factory, browser_paths):
+    """``python -m facectx.app`` on a free port: its URL once it answers, and its console log."""
     from facectx.app import free_port
 
     root = tmp_path_factory.mktemp("app-server")
@@ -110,7 +112,7 @@ def app_url(tmp_path_factory, browser_paths):
             if time.monotonic() > deadline:
                 pytest.fail(f"the app did not answer in 120 s:\n{_tail(root / 'server.log')}")
             time.sleep(0.5)
-        yield url
+        yield url, root / "server.log"
     finally:
         server.send_signal(signal.SIGTERM)  # stops like Ctrl-C (and deletes its results)
         try:
@@ -119,6 +121,11 @@ def app_url(tmp_path_factory, browser_paths):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server) -> str:
+    return app_server[0]
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +247,77 @@ def test_a_photo_gives_portraits_and_the_photo_pasted_back(driver, app_url, wild
     assert driver.find_element(By.CSS_SELECTOR, "#download-hallucinated").is_displayed()
     _screenshot(driver, tmp_path, "app.png")
     assert _remote_requests(driver, app_url) == []
+
+
+def _fetch_images(driver, selector: str) -> list:
+    """The images under ``selector`` as the page got them: (H, W, 3) uint8 arrays, in order."""
+    import io
+
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    out = []
+    for im in driver.find_elements(By.CSS_SELECTOR, f"{selector} img"):
+        src = driver.execute_script("return arguments[0].currentSrc", im)
+        with urllib.request.urlopen(src, timeout=10) as r:
+            out.append(np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB")))
+    return out
+
+
+def test_a_group_photo_keeps_every_face_its_own_in_the_pasted_view(
+    driver, app_url, wild_photos, hallucinator, tmp_path
+):
+    """Every face the detector finds in the group selfie keeps its own pixels in the pasted
+    view: the photo's, or its own generated context, never another face's portrait."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facectx.demo import read_photo
+    from facectx.faces import CanonicalFrame
+    from facectx.faces.pipeline import FacePreparer
+
+    from .test_app_paste import own_paste_agrees
+
+    photo_path = wild_photos / GROUP
+    photo = read_photo(photo_path)
+    _upload_and_run(driver, app_url, photo_path)
+    WebDriverWait(driver, 90).until(lambda d: _images(d, "#pasted"))
+    (pasted,) = _fetch_images(driver, "#pasted")
+    portraits = _fetch_images(driver, "#faces-hallucinated")
+    # the faces as the app found them (the same frame, detector and options)
+    frame = CanonicalFrame.from_record(hallucinator.size, hallucinator.frame)
+    found = FacePreparer(frame, detector="hog", faces="all").run(photo)
+    assert pasted.shape == photo.shape and len(portraits) == len(found.faces) == 4
+    protect = [d.box for d in found.detections]
+    assert own_paste_agrees(photo, found.faces, portraits, protect, pasted) == []
+    status = driver.find_element(By.CSS_SELECTOR, "#hallucinate-status").text
+    assert status.startswith("4 faces found") and "may have missed faces" in status
+    _screenshot(driver, tmp_path, "app_group.png")
+
+
+def test_only_detectors_that_can_run_are_offered(driver, app_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facectx.faces.detect import DETECTORS, available_detectors
+
+    driver.get(app_url)
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#detector input"))
+    offered = [
+        e.get_attribute("value") for e in driver.find_elements(By.CSS_SELECTOR, "#detector input")
+    ]
+    assert offered == list(available_detectors())
+    text = driver.find_element(By.CSS_SELECTOR, "#detector").text
+    for name in set(DETECTORS) - set(offered):
+        assert f"{name}:" in text  # the info line says why it is not offered
+
+
+def test_the_console_shows_the_address_and_no_share_link_noise(app_server):
+    url, log = app_server
+    text = log.read_text()
+    assert f"the demo page is at {url}" in text
+    assert "share" not in text and "public link" not in text
+    assert "HTTP Request" not in text  # gradio's own httpx checks
 
 
 def test_a_photo_without_a_face_shows_the_error(driver, app_url, tmp_path):

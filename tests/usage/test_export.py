@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facectx.export import AntialiasedDownsample, export_model
+from facectx.inference.export import AntialiasedDownsample, export_model
 
 from .conftest import needs_sample
 
@@ -30,8 +30,8 @@ def test_torchscript_export_matches_eager_and_runs_with_torch_only(tmp_path, tin
     meta = json.loads((tmp_path / "gen.pt.json").read_text())
     assert meta["size"] == 128 and "masked" in meta["inputs"]
 
-    from facectx.export import sample_faces
     from facectx.inference import Hallucinator
+    from facectx.inference.export import sample_faces
 
     masked, mask = sample_faces(3)
     torch.save({"masked": masked, "mask": mask}, tmp_path / "faces.pt")
@@ -63,7 +63,7 @@ def test_onnx_export_matches_eager(tmp_path, tiny_ckpt):
     report = export_model(str(tiny_ckpt), "onnx", str(out), check_faces=8)
     assert report.max_abs_diff <= 1e-4 and report.opset == 17
 
-    from facectx.export import load_exported, sample_faces
+    from facectx.inference.export import load_exported, sample_faces
 
     masked, mask = sample_faces(5)
     y = load_exported(out)(masked, mask)

@@ -160,7 +160,7 @@ def test_progan_checkpoint_before_its_last_growth_is_refused(unfinished_ckpt, tm
         load_hallucinator(str(unfinished_ckpt))  # hallucinate, augment and export load this way
     assert Hallucinator.from_checkpoint(unfinished_ckpt, allow_unfinished=True).size == 8
 
-    from facectx.export import export_model
+    from facectx.inference.export import export_model
 
     with pytest.raises(CheckpointError, match="before the network grew"):
         export_model(str(unfinished_ckpt), "packed", str(tmp_path / "g.pt"), check_faces=0)

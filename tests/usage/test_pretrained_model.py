@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from facectx.export import export_model, sample_faces
 from facectx.inference import CheckpointError, Hallucinator, load_hallucinator
+from facectx.inference.export import export_model, sample_faces
 from facectx.pretrained import registry
 from facectx.pretrained.hallucinators import PRETRAINED, load_packed, pack_generator
 from facectx.zoo import CascadeGenerator

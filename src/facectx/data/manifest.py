@@ -34,7 +34,7 @@ MANIFEST_COLUMNS = (
     "landmarks",  # relative path of the .npy landmarks
     "source",  # source photo path relative to the prepare input folder
     "face_index",  # index of the face within its source photo (0 = largest)
-    "person",  # identity label: LFW's Name from Name_NNNN, else empty
+    "person",  # identity label of face 0: splits.csv's, else facectx.faces.naming.person_label
     "split",  # split from splits.csv when given, else empty
     "score",  # detector confidence
 )

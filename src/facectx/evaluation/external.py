@@ -1,7 +1,8 @@
 """Methods whose outputs come from elsewhere: a trained facectx checkpoint, or a folder of images.
 
-* ``CheckpointMethod``: a ``facectx.train`` checkpoint run through
-  ``facectx.inference.Hallucinator`` (EMA weights when the run kept them).
+* ``CheckpointMethod``: a ``facectx.train`` checkpoint, a packed generator or a model shipped
+  with facectx (``pretrained:NAME``) run through ``facectx.inference.Hallucinator`` (EMA weights
+  when the run kept them).
 * ``PredDirMethod``: any method's outputs, one ``<id>.png`` per face (``id`` = the manifest id
   of the prepared original), e.g. written by ``python -m facectx.hallucinate`` or by another
   project's code on the prepared images. Missing, unreadable or wrongly sized files are
@@ -31,26 +32,36 @@ def _run_label(path: Path) -> str:
 
 
 class CheckpointMethod(Method):
-    """A trained generator from a ``facectx.train`` checkpoint.
+    """A trained generator: a ``facectx.train`` checkpoint, a packed file or a shipped model.
 
     Args:
-        ckpt: checkpoint path (``<run>/checkpoints/last.ckpt``).
-        name: row label; None = ``<run folder>/<checkpoint stem>``.
+        ckpt: checkpoint path (``<run>/checkpoints/last.ckpt``), or None / ``pretrained`` /
+            ``pretrained:NAME`` for a model shipped with facectx (None = the default one).
+        name: row label; None = ``<run folder>/<checkpoint stem>``, or ``pretrained:NAME``.
         use_ema: use the EMA generator when the checkpoint has one.
     """
 
     kind = "checkpoint"
 
-    def __init__(self, ckpt: str | os.PathLike, name: str | None = None, use_ema: bool = True):
-        self.ckpt = Path(ckpt).expanduser().resolve()
-        self.name = name or _run_label(self.ckpt)
+    def __init__(
+        self, ckpt: str | os.PathLike | None, name: str | None = None, use_ema: bool = True
+    ):
+        from facectx.inference.hallucinator import pretrained_name
+
+        self.pretrained = pretrained_name(ckpt)
+        if self.pretrained is not None:
+            self.ckpt: Path | str = f"pretrained:{self.pretrained}"
+            self.name = name or self.ckpt
+        else:
+            self.ckpt = Path(ckpt).expanduser().resolve()
+            self.name = name or _run_label(self.ckpt)
         self.use_ema = bool(use_ema)
         self.model = None
 
     def setup(self, size: int, device: torch.device) -> None:
-        from facectx.inference import Hallucinator
+        from facectx.inference.hallucinator import load_hallucinator
 
-        self.model = Hallucinator.from_checkpoint(self.ckpt, device=device, use_ema=self.use_ema)
+        self.model = load_hallucinator(self.ckpt, device=device, use_ema=self.use_ema)
         if self.model.size != size:
             raise ConfigError(
                 f"{self.ckpt} makes {self.model.size} px faces but the evaluated faces are "
@@ -64,7 +75,11 @@ class CheckpointMethod(Method):
 
     def describe(self) -> str:
         ema = self.model.ema if self.model is not None else self.use_ema
-        return f"{self.name}: checkpoint {self.ckpt} ({'EMA' if ema else 'raw'} weights)"
+        weights = f"({'EMA' if ema else 'raw'} weights)"
+        if self.pretrained is not None:
+            source = self.model.source if self.model is not None else self.ckpt
+            return f"{self.name}: model shipped with facectx, {source} {weights}"
+        return f"{self.name}: checkpoint {self.ckpt} {weights}"
 
 
 class PredDirMethod(Method):

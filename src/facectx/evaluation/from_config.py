@@ -136,8 +136,17 @@ def _named(value) -> list[tuple[str | None, str]]:
     return [(None, str(v)) for v in value]
 
 
+def _checkpoints(cfg: DictConfig) -> list[tuple[str | None, str]]:
+    """The ``ckpt`` entries; the shipped model when nothing at all is named to evaluate."""
+    named = _named(cfg.get("ckpt"))
+    if named or cfg.get("method") or cfg.get("pred_dir"):
+        return named
+    return [(None, "pretrained")]
+
+
 def build_methods(cfg: DictConfig) -> list[Method]:
-    """Baselines (``method`` group), output folders (``pred_dir``) and checkpoints (``ckpt``)."""
+    """Baselines (``method`` group), output folders (``pred_dir``) and checkpoints (``ckpt``);
+    none of them = the model shipped with facectx, as every other tool does without ``ckpt=``."""
     from hydra.utils import instantiate
 
     from facectx.evaluation.external import PredDirMethod
@@ -147,7 +156,9 @@ def build_methods(cfg: DictConfig) -> list[Method]:
         methods.append(instantiate(node))
     for label, path in _named(cfg.get("pred_dir")):
         methods.append(PredDirMethod(path, name=label))
-    for label, path in _named(cfg.get("ckpt")):
+    if not methods and not _named(cfg.get("ckpt")):
+        log.info("no ckpt=, pred_dir= or method= given: evaluating the model shipped with facectx")
+    for label, path in _checkpoints(cfg):
         methods += checkpoint_methods(cfg, label, path)
     seen: dict[str, int] = {}
     for m in methods:  # unique row labels
@@ -162,9 +173,10 @@ def checkpoint_methods(cfg: DictConfig, label: str | None, path: str) -> list[Me
     one row per ``swapinpaint.outputs`` entry (its prediction, and X̂ alone as a baseline)."""
     from facectx.evaluation.external import CheckpointMethod
     from facectx.evaluation.swapinpaint import SwapInpaintMethod, checkpoint_kind
+    from facectx.inference.hallucinator import pretrained_name
 
     use_ema = cfg.get("use_ema", True)
-    if checkpoint_kind(path) != "swapinpaint":
+    if pretrained_name(path) is not None or checkpoint_kind(path) != "swapinpaint":
         return [CheckpointMethod(path, name=label, use_ema=use_ema)]
     si = cfg.get("swapinpaint") or {}
     rows = []
@@ -214,6 +226,8 @@ def reference_root(cfg: DictConfig) -> str | None:
 
 def settings_key(cfg: DictConfig) -> dict[str, Any]:
     """The settings that make two evaluations comparable (``facectx.report`` checks them)."""
+    from facectx.inference.hallucinator import pretrained_name
+
     root = reference_root(cfg)
     if root is None:
         from facectx.assets import sample_root
@@ -224,7 +238,12 @@ def settings_key(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
     ckpts = []
-    for label, path in _named(cfg.get("ckpt")):
+    for label, path in _checkpoints(cfg):
+        name = pretrained_name(path)
+        if name is not None:  # the file identifies the model (the package's copy, or a cache's)
+            from facectx.pretrained.hallucinators import resolve_pretrained
+
+            path = str(resolve_pretrained(name))
         p = Path(path).expanduser().resolve()
         stat = p.stat() if p.is_file() else None
         ckpts.append(
@@ -262,11 +281,6 @@ def evaluate_config(cfg: DictConfig) -> EvaluationResult:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     methods = build_methods(cfg)
-    if not methods:
-        raise ConfigError(
-            "nothing to evaluate: give ckpt=<run>/checkpoints/last.ckpt, pred_dir=<folder of "
-            "<id>.png> or method=[mask_only,mean_context,telea,navier_stokes,nearest_neighbour]"
-        )
     mask = instantiate(cfg.mask) if cfg.get("mask") is not None else None
     data = cfg.get("data") or {}
     evaluator = Evaluator(

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from facectx._conf import ConfigError
 from facectx.evaluation.method import Method, Originals
+from facectx.evaluation.retrieval import RETRIEVAL_COLUMNS, identity_retrieval, retrieval_note
 from facectx.pixels import quantize, to_uint8
 
 log = logging.getLogger("facectx.evaluate")
@@ -67,6 +68,7 @@ RESULT_COLUMNS = (
     "pairs",
     "tpr_at_fpr",
     "accuracy",
+    *RETRIEVAL_COLUMNS,
     "n_landmark_failures",
     "source",
 )
@@ -177,6 +179,14 @@ class Evaluator:
             root = sample_root()
         self.root = Path(root).expanduser().resolve()
         self.split = split
+        if split is not None:
+            from facectx.data.datasets import splits_present
+
+            if splits_present(self.root) == [""]:
+                raise ConfigError(
+                    f"{self.root} has no splits (it was prepared without splits=), so "
+                    f"split={split} matches no face: pass split=null to evaluate all its faces"
+                )
         ids = None
         if limit is not None:
             split_arg = list(split) if split is not None and not isinstance(split, str) else split
@@ -286,18 +296,22 @@ class Evaluator:
         )
         t0 = time.perf_counter()
         bar = _progress_bar(self.progress)
+        # Counted in faces, but moved after each stage of a batch (the originals' features, then
+        # each method): a set smaller than one batch would otherwise sit at 0 until the end.
+        stages, done = 1 + len(accs), 0
+        head = f"evaluating {len(methods)} method(s) on {len(self.dataset)} faces"
         with bar:
-            task = bar.add_task(
-                f"evaluating {len(methods)} method(s) on {len(self.dataset)} faces",
-                total=len(self.dataset),
-            )
+            task = bar.add_task(head, total=len(self.dataset))
             for batch in loader:
                 b = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
                 b["id"] = list(batch["id"])
                 b["person_name"] = [
                     self.dataset.rows[int(i)].get("person", "") for i in batch["index"]
                 ]
+                step = len(b["id"]) / stages
+                bar.update(task, description=f"{head}: the originals' features")
                 orig = self._originals(b)
+                bar.advance(task, step)
                 for k, face_id in enumerate(b["id"]):
                     if orig["id"] is not None:
                         orig_id[face_id] = orig["id"][k]
@@ -308,8 +322,12 @@ class Evaluator:
                 if "reference" in b:
                     self._keep_sample("reference", b["reference"])
                 for acc in accs:
+                    bar.update(task, description=f"{head}: {acc.method.name}")
                     self._score(acc, b, orig)
-                bar.advance(task, len(b["id"]))
+                    bar.advance(task, step)
+                done += len(b["id"])
+                bar.update(task, completed=done)  # whole faces, whatever the rounding
+            bar.update(task, description=head)
         seconds = time.perf_counter() - t0
 
         evaluated = {r["id"] for r in self.dataset.rows}
@@ -468,6 +486,14 @@ class Evaluator:
                 row["pairs"] = len(use)
                 row["tpr_at_fpr"], _ = tpr_at_fpr(scores, same, self.fpr)
                 row["accuracy"] = accuracy(scores, same, self.threshold)
+        row.update(dict.fromkeys(RETRIEVAL_COLUMNS))
+        if self.ins.identity is not None:
+            cross = self.reference == "cross"
+            row.update(
+                identity_retrieval(
+                    scored, acc.id_feats, orig_id, self.dataset.rows, self.fpr, cross
+                )
+            )
         return row
 
     @staticmethod
@@ -505,6 +531,8 @@ class Evaluator:
             )
         else:
             notes.append(f"verification: {self.pairs_status}.")
+        if (note := retrieval_note(results, self.fpr, self.reference)) is not None:
+            notes.append(note)
         if self.ins.landmarks is not None:
             bad = [
                 (r["method"], r["n_landmark_failures"]) for r in results if r["n_landmark_failures"]

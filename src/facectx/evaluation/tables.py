@@ -49,11 +49,28 @@ TABLE_CONTEXT = (
 )
 
 
+#: identity retrieval beside Table I's cosine (``facectx.evaluation.retrieval``): the cosine
+#: hardly separates faces that carry the person from faces that do not, a gallery ranking does
+RETRIEVAL_TABLE = (
+    ("id_top1", "Top-1 ↑", "{:.3f}"),
+    ("id_tpr", "TPR@FPR={fpr} ↑", "{:.3f}"),
+)
+
+
 def swapinpaint_columns(settings: dict) -> tuple:
-    """Table I's columns; Identity is the cosine to the reference when there are references."""
+    """Table I's columns; with references, Identity is the cosine to the reference, followed by
+    identity retrieval (and, with cross references, retrieval of the reference's person)."""
     if not settings.get("reference"):
         return TABLE_SWAPINPAINT
-    return tuple(("id_ref", h, f) if c == "id_cos" else (c, h, f) for c, h, f in TABLE_SWAPINPAINT)
+    cols = []
+    for c, h, f in TABLE_SWAPINPAINT:
+        if c != "id_cos":
+            cols.append((c, h, f))
+            continue
+        cols += [("id_ref", h, f), *RETRIEVAL_TABLE]
+        if settings["reference"] == "cross":
+            cols.append(("ref_top1", "Top-1 ref.", "{:.3f}"))
+    return (*cols, ("ret_n", "N ret.", "{}"))
 
 
 def format_cell(row: dict, col: str, fmt: str, status: dict[str, str] | None = None) -> str:
@@ -111,7 +128,14 @@ def results_markdown(result: EvaluationResult, title: str | None = None) -> str:
         "MSE in [0, 1] units (× 65025 for the paper's 8-bit units); PSNR in dB; "
         + (
             f"Identity = cosine of the output's identity features to the reference face's "
-            f"({s['reference']} pairs; the originals row: the ground truth's cosine to it)"
+            f"({s['reference']} pairs; the originals row: the ground truth's cosine to it); "
+            "Top-1 / TPR = retrieval of the face's own person from a gallery of other photos "
+            "(N ret. faces; see Notes)"
+            + (
+                "; Top-1 ref. = retrieval of the reference's person"
+                if s["reference"] == "cross"
+                else ""
+            )
             if s.get("reference")
             else "Identity = cosine of the output's identity features to the original's "
             "(no reference faces: reference=cross for SwapInpaint's setting)"
@@ -119,7 +143,9 @@ def results_markdown(result: EvaluationResult, title: str | None = None) -> str:
         + "; Pose = mean |yaw, pitch, roll| difference in degrees; Exp. = landmark distance / "
         "eye distance.",
         "",
-        markdown_table(result.rows, swapinpaint_columns(s), s, label="Method"),
+        markdown_table(
+            result.rows, swapinpaint_columns(s), s, label="Method", fpr=s.get("fpr", 0.01)
+        ),
         "",
         "## Generated region only (mask 0 and valid: the context, or the hole) and verification",
         "",
@@ -179,12 +205,42 @@ def write_results(out_dir: Path, result: EvaluationResult, samples=None) -> dict
     return paths
 
 
+#: header of a sample-grid column for the batch entries that are not methods (a method's column
+#: is headed by its row label in results.md)
+GRID_NAMES = {"masked": "input", "original": "original", "reference": "reference"}
+
+
+def grid_labels(keys: Sequence[str]) -> list[str]:
+    """Column headers of ``samples.png`` for its sample keys (``masked`` reads ``input``)."""
+    return [GRID_NAMES.get(k, k) for k in keys]
+
+
+def _label_strip(labels: Sequence[str], size: int, pad: int) -> np.ndarray:
+    """A white strip with each label centred above its ``size``-px column (cut to fit)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=12)
+    height = 16
+    strip = Image.new("RGB", (len(labels) * (size + pad) + pad, height), "white")
+    draw = ImageDraw.Draw(strip)
+    for j, label in enumerate(labels):
+        text = label
+        while len(text) > 1 and draw.textlength(text, font=font) > size - 4:
+            text = text[:-1]
+        if text != label:
+            text = text[:-1] + "…"
+        x = pad + j * (size + pad) + (size - draw.textlength(text, font=font)) / 2
+        draw.text((x, height / 2), text, fill="black", font=font, anchor="lm")
+    return np.asarray(strip)
+
+
 def _write_grid(path: Path, samples: dict[str, list[Tensor]], pad: int = 2) -> None:
-    """Columns: masked | each method | original; one row per face."""
+    """Columns: input (masked) | each method | original, headed by their names; one row per face."""
     from PIL import Image
 
     order = ["masked"] + [k for k in samples if k not in ("masked", "original")] + ["original"]
-    cols = [torch.cat(samples[k]) for k in order if samples.get(k)]
+    keys = [k for k in order if samples.get(k)]
+    cols = [torch.cat(samples[k]) for k in keys]
     if not cols:
         return
     n = min(len(c) for c in cols)
@@ -195,7 +251,8 @@ def _write_grid(path: Path, samples: dict[str, list[Tensor]], pad: int = 2) -> N
         for i in range(n):
             y, x = pad + i * (s + pad), pad + j * (s + pad)
             canvas[y : y + s, x : x + s] = imgs[i]
-    Image.fromarray(canvas).save(path)
+    header = _label_strip(grid_labels(keys), s, pad)
+    Image.fromarray(np.concatenate([header, canvas])).save(path)
 
 
 def print_results(result: EvaluationResult) -> None:
@@ -215,6 +272,7 @@ def print_results(result: EvaluationResult) -> None:
     ]
     if result.settings.get("reference"):
         cols.insert(2, ("id_ref", "id→ref", "{:.3f}"))
+        cols.insert(3, ("id_top1", "top-1", "{:.3f}"))
     table.add_column("method", overflow="fold")
     for _, h, _ in cols:
         table.add_column(h, justify="right")

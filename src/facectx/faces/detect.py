@@ -8,11 +8,13 @@
   and must be placed by hand (see :func:`facectx.pretrained.registry.torch_hub_checkpoint`).
 
 Models load in the constructor, never at import, so worker processes build their own.
+:func:`available_detectors` says which can run on this machine without loading any.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -48,14 +50,20 @@ class FaceDetector(Protocol):
     def __call__(self, image: np.ndarray) -> list[Detection]: ...
 
 
+def _detection_scale(shape: tuple[int, ...], max_side: int | None) -> float:
+    """The factor a photo of ``shape`` is shrunk by for detection (1 when it is not)."""
+    h, w = shape[:2]
+    return 1.0 if max_side is None or max(h, w) <= max_side else max_side / max(h, w)
+
+
 def _shrink_for_detection(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """Downscale very large photos before detection; returns the image and its scale factor."""
     h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
+    s = _detection_scale(image.shape, max_side)
+    if s == 1.0:
         return image, 1.0
     import cv2
 
-    s = max_side / max(h, w)
     small = cv2.resize(
         image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
     )
@@ -74,6 +82,8 @@ class DlibHogDetector:
     """
 
     name = "hog"
+    #: below this SVM score a face was barely found: faces like it nearby may have been missed
+    weak_score = 1.0
 
     def __init__(self, upsample: int = 1, max_side: int | None = 2048, threshold: float = 0.0):
         import dlib
@@ -95,6 +105,10 @@ class DlibHogDetector:
             )
             for r, sc in zip(rects, scores)
         ]
+
+    def smallest(self, shape: tuple[int, ...]) -> float:
+        """Side in source pixels of the smallest box it finds in a photo of ``shape``."""
+        return 80.0 / 2**self.upsample / _detection_scale(shape, self.max_side)
 
 
 # Median MTCNN box relative to dlib's HOG box on 156 LFW val crops: (x0 shift, y0 shift) in HOG
@@ -130,6 +144,7 @@ class MtcnnDetector:
     """
 
     name = "mtcnn"
+    weak_score = 0.97  # as DlibHogDetector.weak_score, for MTCNN's probability
 
     def __init__(
         self,
@@ -176,6 +191,10 @@ class MtcnnDetector:
             out.append(Detection(mtcnn_to_dlib_box(box) if self.dlib_boxes else box, float(p)))
         return out
 
+    def smallest(self, shape: tuple[int, ...]) -> float:
+        """Side in source pixels of the smallest box it searches for in a photo of ``shape``."""
+        return self.min_face_size / _detection_scale(shape, self.max_side)
+
 
 class S3fdDetector:
     """S3FD through face-alignment (``detector=fan``); needs its weights on disk, never downloads.
@@ -187,6 +206,7 @@ class S3fdDetector:
     """
 
     name = "fan"
+    weak_score = 0.8  # as DlibHogDetector.weak_score, for S3FD's confidence
     WEIGHTS = "s3fd-619a316812.pth"
     URL = "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
 
@@ -215,6 +235,44 @@ class S3fdDetector:
 
 
 DETECTORS: dict[str, type] = {"hog": DlibHogDetector, "mtcnn": MtcnnDetector, "fan": S3fdDetector}
+#: the package each detector imports, and how to get it
+_PACKAGES = {
+    "hog": ("dlib", "dlib"),
+    "mtcnn": ("facenet_pytorch", "facenet-pytorch (`pip install --no-deps facenet-pytorch`)"),
+    "fan": ("face_alignment", "face-alignment"),
+}
+
+
+def detector_problem(name: str) -> str | None:
+    """Why detector ``name`` cannot run on this machine (a phrase), or None when it can.
+
+    Decided without loading a model: its package is importable and, for ``fan``, its weights
+    file is where :func:`facectx.pretrained.registry.torch_hub_checkpoint` looks (facectx never
+    downloads it)."""
+    import importlib.util
+
+    if name not in DETECTORS:
+        return f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}"
+    module, package = _PACKAGES[name]
+    if importlib.util.find_spec(module) is None:
+        return f"it needs {package}, which is not installed"
+    if name == "fan":
+        from facectx.pretrained.registry import MissingWeightsError, torch_hub_checkpoint
+
+        try:
+            torch_hub_checkpoint(S3fdDetector.WEIGHTS, S3fdDetector.URL, what="detector=fan")
+        except MissingWeightsError:
+            import torch
+
+            where = Path(torch.hub.get_dir()) / "checkpoints"
+            weights = S3fdDetector.WEIGHTS
+            return f"its weights {weights} are not in {where} (facectx never downloads them)"
+    return None
+
+
+def available_detectors() -> tuple[str, ...]:
+    """The registry names of the detectors that can run here (:func:`detector_problem`)."""
+    return tuple(name for name in DETECTORS if detector_problem(name) is None)
 
 
 def build_detector(name: str, upsample: int = 1) -> FaceDetector:

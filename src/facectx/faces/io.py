@@ -4,19 +4,36 @@ Everything downstream (detectors, landmarks, warping) assumes an ``(H, W, 3)`` u
 upright as a person would view it. Users' photos arrive in every other form: rotated by an EXIF
 tag, grayscale, palette, with alpha, 16-bit, truncated, enormous, or not images at all. This
 module turns each into that one form or into an :class:`ImageReadError` that names the file, so
-a batch job can record the reason and go on.
+a batch job can record the reason and go on. The machine's errors (permission denied, an I/O
+error, a lost mount: :mod:`facectx._machine`) are not the photo's and stay ``OSError``: a job
+must stop on them, not remember the photo as skipped. :func:`scan_inputs` lists a folder and
+says, for every entry that is not read as a photo, why.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from facectx._machine import machine_oserror
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+# Image formats users keep as photos but read_image does not take. A user expects them read, so a
+# folder job lists each in skipped.csv (``unsupported_format``) rather than passing over it like
+# a .txt file.
+OTHER_IMAGE_EXTENSIONS = (
+    ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".jfif", ".ico",
+    ".svg", ".psd", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf",
+)  # fmt: skip
 
 # 80 MP: larger than any camera photo we expect, small enough that decoding cannot exhaust
 # memory (an 80 MP RGB array is 240 MB). Pillow's own limit (89 MP, a warning) is global state,
@@ -63,6 +80,159 @@ def list_inputs(input: str | Path) -> tuple[Path, list[tuple[str, Path]]]:
     return p, [(q.relative_to(p).as_posix(), q) for q in list_images(p)]
 
 
+@dataclass(frozen=True)
+class Entry:
+    """An entry of an input folder that is not read as a photo, and why."""
+
+    source: str  # path relative to the scanned folder (POSIX)
+    path: Path
+    reason: str  # one short word: unsupported_format, not_a_file, symlink_loop, hidden, ...
+    detail: str  # for the user: what it is and what to do
+
+
+@dataclass
+class InputScan:
+    """Every entry under an input: the photos, and each other entry with its reason.
+
+    ``rejected`` entries look like photos to a user (a GIF, a folder named ``x.jpg``, a symlink
+    loop named ``a.jpg``, a symlinked folder that may hold photos): a folder job lists each in
+    skipped.csv. ``ignored`` ones (hidden files and folders, other files such as notes.txt, the
+    job's own output folder) are only counted in :meth:`summary`.
+    """
+
+    base: Path
+    images: list[tuple[str, Path]] = field(default_factory=list)  # (source, path), sorted
+    rejected: list[Entry] = field(default_factory=list)
+    ignored: list[Entry] = field(default_factory=list)
+    folders: int = 0  # sub-folders searched
+
+    @property
+    def entries(self) -> int:
+        """All entries seen; each is a photo, rejected, ignored or a searched folder, once."""
+        return len(self.images) + len(self.rejected) + len(self.ignored) + self.folders
+
+    def summary(self, rejected: str = "rejected", names: int = 3) -> str:
+        """One line that accounts for every entry: ``rejected`` says where those went (a job:
+        ``in skipped.csv``); ``names``: ignored entries named per reason."""
+
+        def counts(entries: list[Entry], named: bool = False) -> str:
+            by = Counter(e.reason for e in entries)
+            parts = []
+            for reason, n in sorted(by.items()):
+                part = f"{reason} {n}"
+                if named:
+                    some = [e.source for e in entries if e.reason == reason][:names]
+                    part += ": " + ", ".join(some) + (", ..." if n > len(some) else "")
+                parts.append(part)
+            return "; ".join(parts)
+
+        s = "s" if self.folders != 1 else ""
+        line = (
+            f"{self.base}: {self.entries} entries: {len(self.images)} photos, "
+            f"{self.folders} folder{s} searched, {len(self.rejected)} {rejected}"
+        )
+        line += f" ({counts(self.rejected)})" if self.rejected else ""
+        line += f", {len(self.ignored)} ignored"
+        return line + (f" ({counts(self.ignored, named=True)})" if self.ignored else "")
+
+
+def _looks_like_photo(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS + OTHER_IMAGE_EXTENSIONS)
+
+
+def _what_is(entry: os.DirEntry, exts: tuple[str, ...]) -> tuple[str, str]:
+    """``(what, detail)`` of a folder entry: ``photo``, ``folder``, or the reason it is neither."""
+    if entry.name.startswith("."):
+        return "hidden", "hidden entries are not read"
+    if entry.is_symlink():
+        try:
+            mode = os.stat(entry.path).st_mode
+        except OSError as e:
+            if machine_oserror(e) is not None:
+                raise
+            target = os.readlink(entry.path)
+            if e.errno == errno.ELOOP:
+                return "symlink_loop", f"a symlink to {target} that never reaches a file"
+            return "broken_symlink", f"a symlink to {target}, which does not exist"
+        if stat.S_ISDIR(mode):
+            return "symlinked_folder", (
+                f"symlinked folders are not followed; pass {os.path.realpath(entry.path)} as "
+                "the input of a run of its own, or copy its photos in"
+            )
+    else:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISDIR(mode):
+        return "folder", ""
+    if not stat.S_ISREG(mode):
+        return "not_a_file", "not a regular file (a pipe, socket or device)"
+    name = entry.name.lower()
+    if name.endswith(exts):
+        return "photo", ""
+    if name.endswith(OTHER_IMAGE_EXTENSIONS):
+        fmt = name.rsplit(".", 1)[-1].upper()
+        return "unsupported_format", (
+            f"{fmt} is not read (only {', '.join(e.lstrip('.') for e in exts)}); "
+            "convert it to one of those"
+        )
+    return "not_an_image", "not a photo file"
+
+
+def scan_inputs(
+    input: str | os.PathLike,
+    exclude: str | os.PathLike | None = None,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+) -> InputScan:
+    """The photos under ``input`` (a folder, searched recursively, or one file) and, for every
+    other entry, why it is not one; every entry is accounted for once (:class:`InputScan`).
+
+    Photos are files (or symlinks to files) with one of ``extensions``, any case, sorted by
+    relative POSIX path as :func:`list_images` sorts them. Hidden entries are not searched
+    (``.thumbnails/`` holds no photos of the user's); symlinked folders are not followed (a link
+    back up would never end), and neither is ``exclude`` (an output folder inside the input).
+    A file given as ``input`` is its one photo, whatever its name: the user named it.
+
+    Raises:
+        FileNotFoundError: ``input`` does not exist.
+        OSError: the machine's error while listing (a sub-folder without read permission, an I/O
+            error): its photos must not go missing unnoticed.
+    """
+    root = Path(input).expanduser().resolve()
+    if root.is_file():
+        return InputScan(root.parent, images=[(root.name, root)])
+    if not root.is_dir():
+        raise FileNotFoundError(f"input {root} is neither an image file nor a folder")
+    skip = Path(exclude).expanduser().resolve() if exclude is not None else None
+    exts = tuple(e.lower() for e in extensions)
+    scan = InputScan(root)
+    todo = [root]
+    while todo:
+        with os.scandir(todo.pop()) as it:
+            found = list(it)
+        for entry in found:
+            path = Path(entry.path)
+            source = path.relative_to(root).as_posix()
+            what, detail = _what_is(entry, exts)
+            if what == "photo":
+                scan.images.append((source, path))
+            elif what == "folder" and path == skip:
+                scan.ignored.append(Entry(source, path, "output_folder", "the output folder"))
+            elif what == "folder":
+                todo.append(path)
+                if _looks_like_photo(entry.name):  # its photos are read; it is none itself
+                    detail = "a folder named like a photo (its contents are searched)"
+                    scan.rejected.append(Entry(source, path, "not_a_file", detail))
+                else:
+                    scan.folders += 1
+            elif what == "symlinked_folder" or (what != "hidden" and _looks_like_photo(entry.name)):
+                scan.rejected.append(Entry(source, path, what, detail))
+            else:
+                scan.ignored.append(Entry(source, path, what, detail))
+    scan.images.sort(key=lambda item: item[0])
+    scan.rejected.sort(key=lambda e: e.source)
+    scan.ignored.sort(key=lambda e: e.source)
+    return scan
+
+
 def _to_rgb_uint8(im) -> np.ndarray:
     """Any decoded PIL image -> (H, W, 3) uint8 RGB. Alpha is composited onto black."""
     mode = im.mode
@@ -103,9 +273,10 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     Applies the EXIF orientation; converts grayscale, palette, CMYK, 16-bit and float images;
     composites alpha onto black. Raises :class:`ImageReadError` for missing, truncated, corrupt
     or non-image files and for images over ``max_pixels`` (decompression bombs), without
-    changing Pillow's global settings.
+    changing Pillow's global settings. The machine's errors (permission denied, I/O error, a
+    lost mount) raise their ``OSError`` instead, naming the file: they are not the photo's.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     path = Path(path)
     try:
@@ -131,17 +302,30 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                 return _to_rgb_uint8(im)
     except ImageReadError:
         raise
-    except FileNotFoundError as e:
-        raise ImageReadError(path, "file not found") from e
-    except UnidentifiedImageError as e:
-        raise ImageReadError(path, "not a recognised image format") from e
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError(path, f"decompression bomb refused ({e})") from e
-    except (OSError, SyntaxError) as e:
+    except Exception as e:
+        raise _read_error(path, e) from e
+
+
+def _read_error(path: Path, e: Exception) -> Exception:
+    """What reading ``path`` failed with, for the caller: the machine's ``OSError`` (checked
+    first, through what Pillow re-raised it as), else an :class:`ImageReadError` with the cause."""
+    from PIL import Image, UnidentifiedImageError
+
+    machine = machine_oserror(e)
+    if machine is not None:  # a skip would be remembered, and the photo never redone
+        return OSError(machine.errno, machine.strerror or os.strerror(machine.errno), str(path))
+    if isinstance(e, FileNotFoundError):
+        return ImageReadError(path, "file not found")
+    if isinstance(e, IsADirectoryError):
+        return ImageReadError(path, "a folder, not a file")
+    if isinstance(e, UnidentifiedImageError):
+        return ImageReadError(path, "not a recognised image format")
+    if isinstance(e, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return ImageReadError(path, f"decompression bomb refused ({e})")
+    if isinstance(e, OSError | SyntaxError):
         # Pillow reports truncated or corrupt data as OSError (sometimes SyntaxError).
-        raise ImageReadError(path, f"corrupt or truncated ({e})") from e
-    except Exception as e:  # any other decoder failure on an untrusted file
-        raise ImageReadError(path, f"{type(e).__name__}: {e}") from e
+        return ImageReadError(path, f"corrupt or truncated ({e})")
+    return ImageReadError(path, f"{type(e).__name__}: {e}")  # any other decoder failure
 
 
 def _tmp_name(path: Path) -> Path:
@@ -210,10 +394,19 @@ def remove_stale_tmp(folder: str | os.PathLike) -> int:
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG written by :func:`write_png` back as uint8 (RGB or single channel)."""
+    """Read a PNG written by :func:`write_png` back as uint8 (RGB or single channel).
+
+    Like :func:`read_image`: :class:`ImageReadError` for a missing or undecodable file, the
+    ``OSError`` for the machine's errors (which ``cv2.imread`` would hide behind ``None``).
+    """
     import cv2
 
-    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except Exception as e:
+        raise _read_error(Path(path), e) from e
+    a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if a is None:
         raise ImageReadError(path, "cannot decode PNG")
     return np.ascontiguousarray(a[:, :, ::-1]) if a.ndim == 3 else a

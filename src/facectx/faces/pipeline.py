@@ -7,6 +7,8 @@ image and keeps :attr:`AlignedFace.matrix` to paste results back with
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +62,18 @@ class PrepareResult:
     reason: str = ""
     detail: str = ""
     dropped: int = 0  # faces large enough but left out by ``faces=largest``
+    # every face the detector found, largest first (also those too small or left out)
+    detections: list[Detection] = field(default_factory=list)
+    too_small: int = 0  # detections below ``min_face``
+    # why the detector may have missed faces in this photo, in words ("" = no sign of it), and
+    # the overrides that look harder (``upsample=2``, ``detector=mtcnn``, ``min_face=10``)
+    missed: str = ""
+    retry: tuple[str, ...] = ()
+
+    @property
+    def found(self) -> int:
+        """Faces found large enough to use (kept or left out by the ``faces`` policy)."""
+        return len(self.detections) - self.too_small
 
 
 class FacePreparer:
@@ -117,33 +131,42 @@ class FacePreparer:
         dets: list[Detection] = sorted(self.detector(image), key=lambda d: -d.area)
         if not dets:
             name = getattr(self.detector, "name", type(self.detector).__name__)
-            return PrepareResult(reason="no_face", detail=f"{name} found no face")
+            return PrepareResult(
+                reason="no_face",
+                detail=f"{name} found no face",
+                missed="no face found",
+                retry=self._retry(small=True, too_small=False),
+            )
 
         lms = self.landmarker(image, [d.box for d in dets])
-        kept: list[tuple[Detection, np.ndarray]] = []
+        kept: list[tuple[Detection, np.ndarray, float]] = []
         widest = 0.0
         for det, lm in zip(dets, lms):
             eyes = eye_centres(lm)
             eye_dist = float(np.hypot(*(eyes[1] - eyes[0])))
             widest = max(widest, eye_dist)
             if min(eye_dist, det.width, det.height) >= self.min_face:
-                kept.append((det, lm))
+                kept.append((det, lm, eye_dist))
+        info = self._doubts(image.shape, dets, kept)
         if not kept:
             return PrepareResult(
                 reason="too_small",
                 detail=f"all {len(dets)} face(s) below min_face={self.min_face:g} px "
                 f"(widest eye distance {widest:.1f} px)",
+                **info,
             )
         if self.faces == "one" and len(kept) > 1:
             return PrepareResult(
-                reason="too_many_faces", detail=f"{len(kept)} faces >= min_face, faces=one"
+                reason="too_many_faces",
+                detail=f"{len(kept)} faces >= min_face, faces=one",
+                **info,
             )
         dropped = len(kept) - 1 if self.faces == "largest" else 0
         if self.faces in ("largest", "one"):
             kept = kept[:1]
 
         out = []
-        for det, lm in kept:
+        for det, lm, _ in kept:
             aligned, mask, valid, lm_aligned, m = align_face(image, lm, self.frame)
             out.append(
                 AlignedFace(
@@ -157,7 +180,106 @@ class FacePreparer:
                     score=det.score,
                 )
             )
-        return PrepareResult(faces=out, dropped=dropped)
+        return PrepareResult(faces=out, dropped=dropped, **info)
+
+    def _doubts(self, shape: tuple[int, ...], dets: list[Detection], kept: list) -> dict:
+        """What a photo's detections say about faces the detector may have missed, as
+        PrepareResult fields: faces below min_face, a barely found face (low score, or near
+        the smallest size the detector or ``min_face`` allows), or a group of three or more
+        (a crowd's further faces are often turned, cut or small)."""
+        too_small = len(dets) - len(kept)
+        # A barely found face hints at others only where the photo has room for them: a tight
+        # crop (LFW: the face box is a quarter of the frame) holds no second face to miss.
+        weak = getattr(self.detector, "weak_score", None)
+        roomy = shape[0] * shape[1] * ROOM_FOR_MORE
+        weak = weak is not None and any(d.score < weak and d.area < roomy for d, _, _ in kept)
+        smallest = getattr(self.detector, "smallest", None)
+        limit = float(smallest(shape)) if callable(smallest) else 0.0
+        small = any(min(d.width, d.height) < 1.5 * limit for d, _, _ in kept)
+        near_min = any(e < 1.5 * self.min_face for _, _, e in kept)
+        group = len(kept) >= 3
+        why = []
+        if too_small:
+            why.append(f"{too_small} face(s) below min_face={self.min_face:g} px")
+        if weak:
+            why.append("a low-confidence detection")
+        if small or near_min:
+            why.append("a face near the smallest size found")
+        if group:
+            why.append(f"a group of {len(kept)}")
+        info = {"detections": dets, "too_small": too_small}
+        if not why:
+            return info
+        return {
+            **info,
+            "missed": ", ".join(why),
+            "retry": self._retry(
+                small=weak or small or group, too_small=bool(too_small) or near_min
+            ),
+        }
+
+    def _retry(self, small: bool, too_small: bool) -> tuple[str, ...]:
+        """Overrides that find more faces than this preparer: a finer HOG search, MTCNN (when
+        installed) and, for faces dropped as too small, a lower ``min_face``."""
+        import importlib.util
+
+        name = getattr(self.detector, "name", "")
+        upsample = getattr(self.detector, "upsample", None)
+        out = []
+        if small and name == "hog" and upsample is not None and upsample < 3:
+            out.append(f"upsample={upsample + 1}")
+        if small and name != "mtcnn" and importlib.util.find_spec("facenet_pytorch"):
+            out.append("detector=mtcnn")
+        if too_small:
+            out.append(f"min_face={self.min_face / 2:g}")
+        return tuple(out)
+
+
+#: a face box under this share of the photo leaves room for other faces beside it
+ROOM_FOR_MORE = 0.1
+
+
+@dataclass
+class FacesFound:
+    """Faces found per photo over a folder run, and where the detector may have missed some:
+    the lines a run's summary ends with (:meth:`lines`)."""
+
+    per_photo: Counter = field(default_factory=Counter)  # faces found -> photos
+    missed: dict[str, str] = field(default_factory=dict)  # source -> why (PrepareResult.missed)
+    retry: dict[str, None] = field(default_factory=dict)  # overrides that look harder, in order
+
+    def add(self, source: str, found: int, missed: str = "", retry: Sequence[str] = ()) -> None:
+        """Count one photo (a PrepareResult's ``found``, ``missed``, ``retry``)."""
+        self.per_photo[int(found)] += 1
+        if missed:
+            self.missed[source] = missed
+            self.retry.update(dict.fromkeys(retry))
+
+    def lines(
+        self, rerun: str = "run again into a new output folder with", shown: int = 3
+    ) -> list[str]:
+        """One line of faces per photo and, when faces may have been missed, one naming the
+        first ``shown`` such photos and the overrides to ``rerun`` with; [] for no photo."""
+        if not self.per_photo:
+            return []
+
+        def photos(n: int) -> str:
+            return f"{n} photo{'s' if n != 1 else ''}"
+
+        counts = ", ".join(f"{k} in {photos(n)}" for k, n in sorted(self.per_photo.items()))
+        out = [f"faces found per photo: {counts}"]
+        if self.missed:
+            named = [f"{src}: {why}" for src, why in list(self.missed.items())[:shown]]
+            if len(self.missed) > shown:
+                named.append(f"and {len(self.missed) - shown} more")
+            line = f"the detector may have missed faces in {photos(len(self.missed))}"
+            line += f" ({'; '.join(named)})"
+            if self.retry:
+                options = list(self.retry)
+                tried = ", ".join(options[:-1]) + " or " if len(options) > 1 else ""
+                line += f"; to look harder, {rerun} {tried}{options[-1]}"
+            out.append(line)
+        return out
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,17 @@ from torch import Tensor
 from facectx.checkpoint import CheckpointError, check_finished, load_checkpoint, read_meta
 
 
+def pretrained_name(ckpt: str | os.PathLike | None) -> str | None:
+    """The shipped model a ``ckpt=`` value names (None, ``pretrained`` or ``pretrained:NAME``),
+    or None when it is a file: the one reading of that value every tool shares."""
+    from facectx.pretrained.hallucinators import DEFAULT_PRETRAINED
+
+    text = "" if ckpt is None else str(ckpt).strip()
+    if text in ("", "pretrained") or text.startswith("pretrained:"):
+        return text.partition(":")[2] or DEFAULT_PRETRAINED
+    return None
+
+
 def load_hallucinator(
     ckpt: str | os.PathLike | None, device: str | torch.device = "cpu", use_ema: bool = True
 ) -> Hallucinator:
@@ -19,11 +30,9 @@ def load_hallucinator(
     (or ``pretrained`` / ``pretrained:NAME``), a model shipped with facectx, saying so."""
     import logging
 
-    from facectx.pretrained.hallucinators import DEFAULT_PRETRAINED
-
     text = "" if ckpt is None else str(ckpt).strip()
-    if text in ("", "pretrained") or text.startswith("pretrained:"):
-        name = text.partition(":")[2] or DEFAULT_PRETRAINED
+    name = pretrained_name(text)
+    if name is not None:
         model = Hallucinator.from_pretrained(name, device=device)
         msg = (
             f"no ckpt= given: using the pretrained model '{name}' shipped with facectx"
@@ -65,6 +74,10 @@ class Hallucinator:
             name: shipped model (``facectx.pretrained.hallucinators.PRETRAINED``).
             device: where to run it.
             path: use this copy of the file instead of the packaged one (still verified).
+
+        Raises:
+            UnknownModelError: (``facectx.pretrained``; a ``KeyError``) ``name`` is not a
+                shipped model; the message lists those that are.
         """
         from facectx.pretrained.hallucinators import load_packed_record, resolve_pretrained
 
@@ -135,7 +148,7 @@ class Hallucinator:
     def prepare_photo(
         self,
         photo: str | os.PathLike | np.ndarray,
-        faces: str = "largest",
+        faces: str = "all",
         detector: str = "hog",
         landmarker: str = "dlib",
     ) -> list:
@@ -144,7 +157,8 @@ class Hallucinator:
         Args:
             photo: an image file (any format Pillow reads; grayscale/RGBA/EXIF handled) or an
                 (H, W, 3) uint8 RGB array.
-            faces: ``largest``, ``all`` (largest first) or ``one``.
+            faces: ``all`` (every face, largest first; as ``python -m facectx.hallucinate``),
+                ``largest`` or ``one`` (skip photos with several).
             detector, landmarker: as in ``conf/detector`` and ``conf/landmarks``.
 
         Returns:
@@ -181,11 +195,12 @@ class Hallucinator:
         return np.where(keep, np.stack(images), out)
 
     def hallucinate_photo(
-        self, photo: str | os.PathLike | np.ndarray, faces: str = "largest", **prepare: str
+        self, photo: str | os.PathLike | np.ndarray, faces: str = "all", **prepare: str
     ) -> list[np.ndarray]:
         """Photo in, portraits out: every kept face aligned, masked to its landmark hull and
         given hallucinated context. Returns (S, S, 3) uint8 RGB images, largest face first
-        (empty when no face is found). ``prepare`` goes to :meth:`prepare_photo`."""
+        (empty when no face is found). ``faces`` and ``prepare`` go to :meth:`prepare_photo`;
+        ``faces="all"`` as on the command line: a user's photo gets a portrait per face."""
         found = self.prepare_photo(photo, faces=faces, **prepare)
         if not found:
             return []

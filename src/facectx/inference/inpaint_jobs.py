@@ -40,8 +40,16 @@ def photo_jobs(
     image: str | None, reference: str | None, pairs: str | None
 ) -> list[tuple[Path, Path, str]]:
     """(image path, reference path, output name) for every photo to inpaint."""
+    return _photo_jobs(image, reference, pairs)[0]
+
+
+def _photo_jobs(
+    image: str | None, reference: str | None, pairs: str | None
+) -> tuple[list[tuple[Path, Path, str]], list[tuple[str, str, str]]]:
+    """:func:`photo_jobs`, and the ``(image path, reason, detail)`` of each entry of an image
+    folder that is no photo (a GIF, a symlink loop: :func:`facectx.faces.io.scan_inputs`)."""
     from facectx.data.manifest import read_rows
-    from facectx.faces.io import list_images
+    from facectx.faces.io import scan_inputs
 
     if pairs:
         csv_path = Path(pairs).expanduser().resolve()
@@ -59,7 +67,7 @@ def photo_jobs(
                     Path(r["image"]).with_suffix(".png").as_posix(),
                 )
             )
-        return out
+        return out, []
     if not image:
         raise ValueError("pass image=PHOTO or image=FOLDER (with reference=PHOTO), or pairs=CSV")
     if reference is None:
@@ -69,10 +77,11 @@ def photo_jobs(
         raise FileNotFoundError(f"image={image!r}: {src} does not exist")
     ref = Path(reference).expanduser().resolve()
     if src.is_dir():
-        return [
-            (p, ref, p.relative_to(src).with_suffix(".png").as_posix()) for p in list_images(src)
-        ]
-    return [(src, ref, src.with_suffix(".png").name)]
+        scan = scan_inputs(src)
+        log.info("inpaint: %s", scan.summary(rejected="in skipped.csv"))
+        jobs = [(p, ref, Path(rel).with_suffix(".png").as_posix()) for rel, p in scan.images]
+        return jobs, [(str(e.path), e.reason, e.detail) for e in scan.rejected]
+    return [(src, ref, src.with_suffix(".png").name)], []
 
 
 def _extras(target: Path, res: PhotoResult, aligned: bool, hole: bool) -> None:
@@ -128,7 +137,7 @@ def inpaint_photos(
             )
         mask_spec = read_hole_file(mask_path)
 
-    jobs = photo_jobs(image, reference, pairs)
+    jobs, rejected = _photo_jobs(image, reference, pairs)
     single = not pairs and not Path(image or "").expanduser().is_dir()
     out_path = Path(output).expanduser().resolve()
     refs: dict[Path, np.ndarray] = {}
@@ -193,8 +202,10 @@ def inpaint_photos(
     )
     t0 = time.perf_counter()
     with job:
+        job.reject(rejected)
         todo = job.todo(jobs, key=lambda j: str(j[0]))
-        counts = {"done": 0, "skipped": 0, "already_done": job.already_done, "total": len(jobs)}
+        total = len(jobs) + len(rejected)
+        counts = {"done": 0, "skipped": 0, "already_done": job.already_done, "total": total}
         for img_path, ref_path, name in todo:
             try:
                 res = run_one(img_path, ref_path)
@@ -203,6 +214,8 @@ def inpaint_photos(
             except ImageReadError as e:
                 which = "reference_unreadable" if Path(e.path) == ref_path else "unreadable"
                 job.skip(str(img_path), which, e.reason)
+            except OSError as e:  # a photo the machine cannot read (permission, I/O): stop
+                job.fail(str(img_path), e)
             else:
                 target = out_path / name
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,18 @@ class Inpainter:
         from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
         from facectx.zoo.swapinpaint import SwapInpaint
 
+        text = str(path).strip()
+        if (text == "pretrained" or text.startswith("pretrained:")) and not os.path.exists(text):
+            from facectx.pretrained.hallucinators import PRETRAINED
+            from facectx.pretrained.registry import UnknownModelError
+
+            # `ckpt=pretrained:NAME` works for hallucinate; say why not here, and what to do
+            raise UnknownModelError(
+                f"ckpt={text}: no pretrained SwapInpaint model ships with facectx (the shipped "
+                f"{', '.join(sorted(PRETRAINED))} hallucinate context: python -m "
+                "facectx.hallucinate); train one with `python -m facectx.train "
+                "experiment=swapinpaint_quickstart` and pass ckpt=RUN/checkpoints/last.ckpt"
+            )
         ckpt = load_checkpoint(path)
         meta = read_meta(ckpt, path, "swapinpaint")
         model = SwapInpaint.from_config(meta.init_args)

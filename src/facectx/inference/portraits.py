@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from facectx.faces.pipeline import FacesFound
+
 log = logging.getLogger("facectx.hallucinate")
 
 OUTPUTS = "outputs.csv"
@@ -69,6 +71,8 @@ class HallucinateSummary:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> photos
     already_done: int = 0
     seconds: float = 0.0
+    # photos only: faces found per photo, and photos where the detector may have missed some
+    faces_found: FacesFound = field(default_factory=FacesFound)
 
     @property
     def portraits_per_second(self) -> float:
@@ -214,6 +218,9 @@ def hallucinate_folder(
                 except ImageReadError as e:
                     job.skip(r["id"], "unreadable", str(e))
                     continue
+                except OSError as e:  # the machine's (permission, I/O): stops, never a skip
+                    job.fail(r["id"], e)
+                    continue
                 chunk.append(r)
                 images.append(im)
                 keeps.append(keep)
@@ -305,7 +312,7 @@ def hallucinate_photos(
         preparer: an already built FacePreparer (its frame must match the model's size).
     """
     from facectx._jobrecord import describe
-    from facectx.faces.io import ImageReadError, list_inputs, read_image
+    from facectx.faces.io import ImageReadError, read_image, scan_inputs
     from facectx.faces.naming import face_id, person_from_stem, unique_stems
     from facectx.geometry.frame import CanonicalFrame
 
@@ -327,14 +334,17 @@ def hallucinate_photos(
             f"the face preparer's frame is {preparer.frame.size} px but the model makes "
             f"{model.size} px portraits"
         )
-    base, listed = list_inputs(input)
+    # every entry of the input; our own output folder, when it lies inside, is never read back
+    scan = scan_inputs(input, exclude=output)
+    listed = scan.images
     if not listed:  # before anything is created: an empty run is a mistake, not a success
         from facectx._conf import ConfigError
 
         raise ConfigError(
             f"input={input}: no images found (jpg, jpeg, png, webp, bmp; folders are searched "
-            "recursively); point input= at a photo or a folder of photos"
+            f"recursively) in {scan.summary()}; point input= at a photo or a folder of photos"
         )
+    log.info("hallucinate: %s", scan.summary(rejected="in skipped.csv"))
     job = _job(
         output,
         "source",
@@ -350,11 +360,7 @@ def hallucinate_photos(
     )
     with job:
         out_dir = job.folder
-        try:  # never hallucinate our own outputs when the output folder lies inside the input
-            inside = out_dir.relative_to(base).as_posix() + "/"
-            listed = [(s, p) for s, p in listed if not s.startswith(inside)]
-        except ValueError:
-            pass
+        job.reject((e.source, e.reason, e.detail) for e in scan.rejected)
         stems = unique_stems([s for s, _ in listed])
         todo = job.todo(listed, key=lambda item: item[0], limit=limit)
         summary = HallucinateSummary(mode="photos", already_done=job.already_done)
@@ -399,6 +405,7 @@ def hallucinate_photos(
             except Exception as e:  # one bad photo must not end a long run
                 job.fail(source, e)  # ... but a full disk or a read-only folder does
             else:
+                summary.faces_found.add(source, result.found, result.missed, result.retry)
                 if result.faces:
                     pending.append((source, result.faces))
                 else:

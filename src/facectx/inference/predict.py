@@ -201,7 +201,12 @@ class MaskedFaces(Dataset):
         from facectx.data.datasets import PreparedFileError
 
         path = self.root / rel
-        arr = cv2.imread(str(path), flags)
+        try:  # read the bytes ourselves: cv2.imread hides a permission or I/O error as None
+            with open(path, "rb") as f:
+                data = np.frombuffer(f.read(), np.uint8)
+        except FileNotFoundError:
+            data = np.zeros(0, np.uint8)
+        arr = cv2.imdecode(data, flags) if data.size else None
         if arr is None:
             raise PreparedFileError(
                 f"{path} (named in {self.root / 'manifest.csv'}) is missing or unreadable; "

@@ -3,6 +3,7 @@
 * ``image``: ``mse``, ``psnr``, ``ssim`` per image, on the frame or a region (torchmetrics).
 * ``identity``: ``pearson`` (the mean match score of eq. 7), ``cosine``, dlib's own descriptor.
 * ``verification``: ``tpr_at_fpr``, ``best_threshold``, ``accuracy``, LFW ``pairs.csv`` helpers.
+* ``retrieval``: top-1 and TPR at FPR against a gallery (``retrieval.retrieval``), ``pick_gallery``.
 * ``fid``: ``frechet_distance`` of precomputed features through torchmetrics' FID.
 * ``landmarks``: ``pose_error``, ``expression_error``, ``head_pose``, canonical-frame landmarks.
 * ``registry``: ``get_metric(name)``, ``list_metrics(kind)``, ``describe()``.
@@ -31,6 +32,8 @@ _LAZY = {
     "accuracy": "facectx.metrics.verification",
     "read_pairs": "facectx.metrics.verification",
     "pairs_in_set": "facectx.metrics.verification",
+    "pick_gallery": "facectx.metrics.retrieval",
+    "Retrieval": "facectx.metrics.retrieval",
     "frechet_distance": "facectx.metrics.fid",
     "PrecomputedFeatures": "facectx.metrics.fid",
     "head_pose": "facectx.metrics.landmarks",

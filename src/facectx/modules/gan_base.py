@@ -49,6 +49,22 @@ def non_finite_tensors(state_dict: dict) -> list[str]:
     ]
 
 
+def _holds_non_finite(value: Any) -> bool:
+    """Whether a batch entry (a tensor, or a dict/list of them, e.g. the pyramid) holds NaN/Inf."""
+    if isinstance(value, Tensor):
+        return value.is_floating_point() and not bool(torch.isfinite(value).all())
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_non_finite(v) for v in value)
+    return False
+
+
+def _hold(n: int, what: str) -> str:
+    """ "1 buffer holds" / "3 buffers hold"."""
+    return f"{n} {what} holds" if n == 1 else f"{n} {what}s hold"
+
+
 def _detach(outputs: Any) -> Any:
     if isinstance(outputs, Tensor):
         return outputs.detach()
@@ -69,7 +85,9 @@ class GANModule(pl.LightningModule):
         grad_clip_d: max gradient norm for the discriminator, None = no clipping.
         ema_decay: keep an exponential moving average of the generator (e.g. 0.999); None = off.
         ema_start: iteration after which the EMA starts tracking (copies weights before that).
-        nan_policy: "raise" stops with a clear error; "skip" drops the iteration and counts it.
+        nan_policy: "raise" stops with a clear error; "skip" drops the whole iteration (its
+            optimiser steps and the networks' buffer updates, e.g. BatchNorm statistics) and
+            counts it in ``skipped_iterations``.
         nan_max_skips: under "skip", give up (``NonFiniteLossError``) after this many
             consecutive skipped batches: a model whose parameters diverged never recovers.
         adv_start: iteration from which the discriminator runs (0 = from the start). Before
@@ -108,6 +126,8 @@ class GANModule(pl.LightningModule):
         self.nan_max_skips = int(nan_max_skips)
         self._consecutive_skips = 0
         self._skipped_batch = False
+        self._batch: Any = None  # the batch in flight, for the NaN message
+        self._buffer_snapshot: list[tuple[list[str], list[int], Tensor]] = []
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         self.register_buffer("skipped_iterations", torch.zeros((), dtype=torch.long))
 
@@ -180,17 +200,42 @@ class GANModule(pl.LightningModule):
         opt_d = self._optimizer_d(list(self.discriminator_parameters()))
         return [opt_g, opt_d]
 
+    def _nan_advice(self) -> str:
+        """What to do about a non-finite loss, from where the NaN/Inf is: in the batch, in the
+        parameters (training diverged), or in neither (the loss itself blew up)."""
+        batch = self._batch if isinstance(self._batch, dict) else {}
+        bad_inputs = [k for k, v in batch.items() if _holds_non_finite(v)]
+        if bad_inputs:
+            skip = (
+                "; model.nan_policy=skip drops such batches" if self.nan_policy == "raise" else ""
+            )
+            return (
+                f"The batch's {', '.join(map(str, bad_inputs))} hold NaN/Inf: check the data "
+                f"(a corrupt image?){skip}."
+            )
+        bad_params = [n for n, p in self.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad_params:
+            return (
+                f"{_hold(len(bad_params), 'parameter tensor')} NaN/Inf (e.g. "
+                f"{bad_params[0]}): training diverged. Lower the learning rates or enable gradient "
+                "clipping (model.grad_clip_g / grad_clip_d) and resume from the last checkpoint."
+            )
+        return (
+            "Lower the learning rates, enable gradient clipping (model.grad_clip_g / "
+            "grad_clip_d), or check the input data for NaNs."
+        )
+
     def _check_finite(self, loss: Tensor, logs: dict[str, Tensor], what: str) -> bool:
         if torch.isfinite(loss).all():
             return True
         bad = sorted(k for k, v in logs.items() if not torch.isfinite(v).all())
         msg = (
             f"{what} loss is not finite at iteration {int(self.iteration)} "
-            f"(terms: {', '.join(bad) or 'total'}). Lower the learning rates, enable gradient "
-            f"clipping (model.grad_clip_g / grad_clip_d), or check the input data for NaNs."
+            f"(terms: {', '.join(bad) or 'total'}). {self._nan_advice()}"
         )
         if self.nan_policy == "raise":
             raise NonFiniteLossError(msg)
+        self._restore_buffers()  # the forwards of this iteration already moved them
         self.skipped_iterations += 1
         self._consecutive_skips += 1
         self._skipped_batch = True
@@ -207,10 +252,46 @@ class GANModule(pl.LightningModule):
         )
         return False
 
+    # ---- skipping an iteration whole -------------------------------------------------------
+    def _network_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """The networks' buffers (BatchNorm statistics, spectral-norm vectors, ...), which any
+        training forward moves; the module's own counters and flags are not among them."""
+        own = {name for name, _ in self.named_buffers(recurse=False)}
+        return ((n, b) for n, b in self.named_buffers() if n not in own)
+
+    @torch.no_grad()
+    def _snapshot_buffers(self) -> None:
+        """Keep the networks' buffers as they are before the iteration, one flat copy per
+        device and dtype (a single ``cat`` each, so the per-iteration cost is a few kernels)."""
+        groups: dict[tuple, list[tuple[str, Tensor]]] = {}
+        for name, b in self._network_buffers():
+            groups.setdefault((b.device, b.dtype), []).append((name, b))
+        self._buffer_snapshot = [
+            (
+                [n for n, _ in items],
+                [b.numel() for _, b in items],
+                torch.cat([b.reshape(-1) for _, b in items]),
+            )
+            for items in groups.values()
+        ]
+
+    @torch.no_grad()
+    def _restore_buffers(self) -> None:
+        current = dict(self.named_buffers())
+        for names, sizes, flat in self._buffer_snapshot:
+            for name, chunk in zip(names, flat.split(sizes)):
+                if name in current:
+                    current[name].copy_(chunk.view_as(current[name]))
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._skipped_batch = False
+        self._batch = batch
+        if self.nan_policy == "skip":
+            self._snapshot_buffers()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._batch = None
+        self._buffer_snapshot = []
         if not self._skipped_batch:
             self._consecutive_skips = 0
         if self.nan_policy == "skip":
@@ -254,15 +335,50 @@ class GANModule(pl.LightningModule):
         best, snapshots — passes here), then writes the ``checkpoint_meta`` record."""
         bad = non_finite_tensors(checkpoint.get("state_dict", {}))
         if bad:
-            raise NonFiniteModelError(
-                f"not saving a checkpoint at iteration {int(self.iteration)}: {len(bad)} "
-                f"parameter tensors hold NaN/Inf (e.g. {', '.join(bad[:3])}). Training "
-                "diverged: lower the learning rates or enable gradient clipping "
-                "(model.grad_clip_g / grad_clip_d), and resume from the last checkpoint."
-            )
+            raise NonFiniteModelError(self._refusal(bad))
         meta = self.checkpoint_meta()
         if meta is not None:
             checkpoint["facectx"] = meta.to_dict()
+
+    def _refusal(self, bad: list[str]) -> str:
+        """Why a checkpoint is refused: which parameters and which buffers hold NaN/Inf, with
+        the advice that fits (NaN parameters: training diverged; NaN buffers only: a
+        non-finite batch went through a forward, which moves BatchNorm statistics)."""
+        buffers = {name for name, _ in self.named_buffers()}
+        bad_buffers = [k for k in bad if k in buffers]
+        bad_params = [k for k in bad if k not in buffers]
+        what = []
+        if bad_params:
+            what.append(
+                f"{_hold(len(bad_params), 'parameter tensor')} NaN/Inf "
+                f"(e.g. {', '.join(bad_params[:3])})"
+            )
+        if bad_buffers:
+            stats = "running_mean", "running_var", "num_batches_tracked"
+            kind = (
+                "BatchNorm running statistics, "
+                if any(k.endswith(stats) for k in bad_buffers)
+                else ""
+            )
+            what.append(
+                f"{_hold(len(bad_buffers), 'buffer')} NaN/Inf "
+                f"({kind}e.g. {', '.join(bad_buffers[:3])})"
+            )
+        if bad_params:
+            advice = (
+                "Training diverged: lower the learning rates or enable gradient clipping "
+                "(model.grad_clip_g / grad_clip_d), and resume from the last checkpoint."
+            )
+        else:
+            advice = (
+                "Every parameter is finite: a batch holding NaN/Inf went through the networks, "
+                "whose forward moves these buffers. Check the data for corrupt images; "
+                "model.nan_policy=skip drops such a batch with its buffer updates."
+            )
+        return (
+            f"not saving a checkpoint at iteration {int(self.iteration)}: "
+            f"{' and '.join(what)}. {advice}"
+        )
 
     def _step(self, opt, loss: Tensor, clip: float | None) -> None:
         opt.zero_grad(set_to_none=True)

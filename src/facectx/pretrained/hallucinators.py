@@ -85,13 +85,14 @@ def is_packed(ckpt: dict) -> bool:
 
 def resolve_pretrained(name: str, path: str | os.PathLike | None = None) -> Path:
     """Verified path of a shipped model's file (explicit path, $FACECTX_WEIGHTS, hub cache, the
-    package); raises ``KeyError`` for an unknown name, ``WeightsNotFoundError`` /
-    ``ChecksumError`` as the registry does."""
+    package); raises ``UnknownModelError`` (a ``KeyError``) naming the shipped models for an
+    unknown name, ``WeightsNotFoundError`` / ``ChecksumError`` as the registry does."""
     from facectx.pretrained import registry
 
     if name not in PRETRAINED:
-        raise KeyError(
-            f"unknown pretrained hallucinator {name!r}; shipped: {', '.join(sorted(PRETRAINED))}"
+        raise registry.UnknownModelError(
+            f"unknown pretrained hallucinator {name!r}; shipped with facectx: "
+            f"{', '.join(sorted(PRETRAINED))} (ckpt=pretrained:NAME, or ckpt=PATH for your own)"
         )
     return registry.resolve(PRETRAINED[name].entry, path=path, download=False)
 

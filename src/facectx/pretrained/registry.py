@@ -48,6 +48,17 @@ class WeightsNotFoundError(FileNotFoundError):
     """A weight file is nowhere on the resolution path and could not be downloaded."""
 
 
+class UnknownModelError(KeyError, ValueError):
+    """A model or network name that is not registered; the message lists the known ones.
+
+    A ``KeyError`` (a name lookup) and a ``ValueError`` (a bad value from the user), so
+    handlers of either catch it; the commands show it as one line (``facectx._conf``).
+    """
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""
+
+
 class MissingWeightsError(WeightsNotFoundError):
     """Pretrained weights are not on disk and will not be downloaded."""
 
@@ -157,8 +168,9 @@ def get_entry(name: str) -> Entry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(
-            f"unknown pretrained entry {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        raise UnknownModelError(
+            f"unknown pretrained entry {name!r}; known: {', '.join(sorted(_REGISTRY))} "
+            "(`python -m facectx.weights list` shows them)"
         ) from None
 
 

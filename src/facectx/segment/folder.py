@@ -33,6 +33,7 @@ settings; a rerun with other ones is refused.
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ import numpy as np
 from facectx.segment.base import Segmenter
 from facectx.segment.grabcut import GrabCutSegmenter
 from facectx.segment.replace import fit_background, replace_background
+
+log = logging.getLogger("facectx.background")
 
 RESULTS = "backgrounds.csv"
 SKIPPED = "skipped.csv"
@@ -184,16 +187,21 @@ def replace_folder(
         limit: process at most this many not-yet-done portraits (None = all).
         progress: show a progress bar.
     """
-    from facectx.faces.io import ImageReadError, list_inputs, read_image
+    from facectx.faces.io import ImageReadError, read_image, scan_inputs
     from facectx.folderjob import FolderJob
 
     if per_face < 1:
         raise ValueError(f"per_face must be >= 1, got {per_face}")
     segmenter = segmenter or GrabCutSegmenter()
     portraits = read_portraits(input)
-    _, bg_list = list_inputs(backgrounds)
+    scan = scan_inputs(backgrounds)
+    bg_list = scan.images
     if not bg_list:
-        raise FileNotFoundError(f"no background images (jpg/png/webp/bmp) under {backgrounds}")
+        raise FileNotFoundError(
+            f"no background images (jpg/png/webp/bmp) under {backgrounds}: {scan.summary()}"
+        )
+    # backgrounds are no items (skipped.csv lists portraits): what is left out is said here
+    (log.warning if scan.rejected else log.info)("backgrounds: %s", scan.summary("left out"))
     cache: dict[tuple[int, tuple[int, int]], np.ndarray] = {}
 
     def background(j: int, shape: tuple[int, int]) -> np.ndarray:

@@ -134,6 +134,9 @@ class ShuffleBlur(nn.Module):
         self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), False)
 
     def forward(self, x: Tensor) -> Tensor:
-        c = x.shape[1]
+        # A layer's channel count is fixed: int() makes the ONNX tracer record it as a constant,
+        # so the exporter sees a kernel of known shape (a traced size left it unknown and
+        # export failed). Eager results are unchanged.
+        c = int(x.shape[1])
         w = self.kernel.to(x.dtype).expand(c, 1, 3, 3)
         return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), w, groups=c)
