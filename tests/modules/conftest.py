@@ -16,6 +16,17 @@ TINY = [
     "trainer.enable_model_summary=false",
 ]
 
+# a quickstart run of a few seconds: three scales, no identity network, one validation batch
+QUICK = [
+    *TINY,
+    "experiment=quickstart",
+    "generator.sizes=[8,16,32]",
+    "data.pyramid_sizes=[8,16,32]",
+    "identity=none",
+    "data.batch_size=4",
+    "trainer.limit_val_batches=1",
+]
+
 
 def sample_available() -> bool:
     try:

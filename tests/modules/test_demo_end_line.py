@@ -16,17 +16,9 @@ from facectx._endnote import sample_run_note
 from facectx.assets import sample_root
 from facectx.train import run
 
-from .conftest import TINY, compose_train, needs_sample
+from .conftest import QUICK, compose_train, needs_sample
 
-SMALL = [
-    *TINY,
-    "experiment=quickstart",
-    "generator.sizes=[8,16,32]",
-    "data.pyramid_sizes=[8,16,32]",
-    "identity=none",
-    "data.batch_size=4",
-    "trainer.limit_val_batches=1",
-]
+SMALL = QUICK
 
 
 def _tiny_sample(dst: Path, n: int = 2) -> Path:

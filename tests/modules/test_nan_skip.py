@@ -19,17 +19,9 @@ from torch.utils.data import DataLoader, Dataset
 from facectx.modules.gan_base import GANModule, NonFiniteLossError, NonFiniteModelError
 from facectx.train import run
 
-from .conftest import TINY, compose_train, needs_sample
+from .conftest import QUICK, compose_train, needs_sample
 
-SMALL = [
-    *TINY,
-    "experiment=quickstart",
-    "generator.sizes=[8,16,32]",
-    "data.pyramid_sizes=[8,16,32]",
-    "identity=none",
-    "data.batch_size=4",
-    "trainer.limit_val_batches=1",
-]
+SMALL = QUICK
 
 
 # ---- a toy GAN with BatchNorm in G and D --------------------------------------------------------

@@ -17,17 +17,9 @@ import torch
 from facectx._conf import ConfigError
 from facectx.train import check_config, run
 
-from .conftest import TINY, compose_train, needs_sample
+from .conftest import QUICK, compose_train, needs_sample
 
-SMALL = [
-    *TINY,
-    "experiment=quickstart",
-    "generator.sizes=[8,16,32]",
-    "data.pyramid_sizes=[8,16,32]",
-    "identity=none",
-    "data.batch_size=4",
-    "trainer.limit_val_batches=1",
-]
+SMALL = QUICK
 
 
 def _summary(out: dict) -> dict:
