@@ -5,6 +5,7 @@ The floor above ``metrics`` (pure metric functions) and beside ``inference``:
 * ``method``: the ``Method`` interface every row implements (``predict`` masked faces).
 * ``baselines``: the non-learned rows (``mask_only``, ``mean_context``, ``telea``,
   ``navier_stokes``, ``nearest_neighbour``; configs in ``conf/method/``).
+* ``exemplar``: ``exemplar``, retrieved training contexts fitted to the face (issue 28).
 * ``external``: a checkpoint (``CheckpointMethod``) or a folder of outputs (``PredDirMethod``).
 * ``swapinpaint``: the reference-guided rows (SwapInpaint checkpoints, ``paste_reference``).
 * ``harness``: ``Evaluator`` (scores methods on a prepared folder), ``EvaluationResult``.
@@ -28,6 +29,7 @@ _LAZY = {
     "MeanContext": "facectx.evaluation.baselines",
     "CvInpaint": "facectx.evaluation.baselines",
     "NearestNeighbour": "facectx.evaluation.baselines",
+    "Exemplar": "facectx.evaluation.exemplar",
     "CheckpointMethod": "facectx.evaluation.external",
     "PredDirMethod": "facectx.evaluation.external",
     "SwapInpaintMethod": "facectx.evaluation.swapinpaint",

@@ -1,0 +1,267 @@
+"""``exemplar``: non-learned exemplar-guided context (issue 28's first version).
+
+Ranks the training faces by a weighted mix of identity, pose/shape, face colour, hull overlap
+and context coverage (``facectx.zoo.exemplar``), then pastes the chosen exemplar's context after
+moving its colours toward the input face's and shifting it to meet the face at the hull border.
+Unlike ``nearest_neighbour`` (identity only, plain paste) it can give several contexts per face:
+``sample`` picks which of the candidates, ``top`` > 1 draws them at random among the best
+``top`` (seeded by ``seed`` and the face id, so a face gets the same candidates in any batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import torch
+from torch import Tensor
+
+from facectx._conf import ConfigError
+from facectx.evaluation.baselines import _cache_key, _progress, _train_faces
+from facectx.evaluation.method import Method, Prediction, cache_path
+from facectx.zoo.exemplar import (
+    TERMS,
+    ExemplarBank,
+    choose,
+    describe_faces,
+    fit_exemplar,
+    similarity,
+    warp,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Exemplar(Method):
+    """Retrieve training contexts that fit the input and harmonise them onto it.
+
+    Args:
+        train_root: prepared folder of training faces; None = the embedded sample.
+        train_split: manifest split to search; None = every row.
+        feature: ``facectx.pretrained`` identity entry for the ``identity`` term.
+        feature_path: explicit weight file for ``feature``; None = the registry rule.
+        weights: retrieval term -> weight (``identity``, ``shape``, ``colour``, ``hull``,
+            ``coverage``; each z-scored over the bank); None = identity 1, shape 1, colour 1,
+            hull 1, coverage 1.
+        exclude_same_person: never retrieve a face of the input's person (same id never).
+        sample: which candidate to output, 0 = the best (or the first drawn).
+        top: draw candidates at random among the best ``top`` (<= ``sample`` + 1: by rank).
+        seed: seed of those draws.
+        harmonise: Lab colour-transfer strength next to the face hull (0 = off).
+        harmonise_far: its strength far from the hull.
+        harmonise_radius: px, e-folding distance between the two.
+        seam_band: px of known face used to measure the seam offset (0 = off).
+        seam_falloff: px, e-folding distance of the seam offset into the hole.
+        black_invalid: keep pixels outside the input photo (``valid`` 0) black, as in the
+            originals.
+        inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
+        align: warp the exemplar by the similarity that best maps its landmarks onto the
+            input's (the frames are eye-aligned already, so this fixes only residual offsets).
+        cache_dir: folder for the cached bank descriptors and identity features (the latter
+            shared with ``nearest_neighbour``); None = no cache.
+        batch_size: training faces described at a time.
+        name: row label.
+    """
+
+    kind = "baseline"
+
+    def __init__(
+        self,
+        train_root: str | None = None,
+        train_split: str | None = "train",
+        feature: str = "dlib-resnet",
+        feature_path: str | None = None,
+        weights: dict[str, float] | None = None,
+        exclude_same_person: bool = True,
+        sample: int = 0,
+        top: int = 1,
+        seed: int = 0,
+        harmonise: float = 1.0,
+        harmonise_far: float = 0.5,
+        harmonise_radius: float = 16.0,
+        seam_band: float = 3.0,
+        seam_falloff: float = 8.0,
+        black_invalid: bool = True,
+        inpaint_invalid: bool = True,
+        align: bool = False,
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+        name: str = "exemplar",
+    ) -> None:
+        weights = dict(weights) if weights is not None else dict.fromkeys(TERMS, 1.0)
+        if set(weights) - set(TERMS):
+            raise ConfigError(f"exemplar: weights must name terms of {TERMS}, got {weights}")
+        if sample < 0:
+            raise ConfigError(f"exemplar: sample must be >= 0, got {sample}")
+        self.name = name
+        self.train_root = train_root
+        self.train_split = train_split
+        self.feature = feature
+        self.feature_path = feature_path
+        self.weights = {k: float(v) for k, v in weights.items()}
+        self.exclude_same_person = bool(exclude_same_person)
+        self.sample = int(sample)
+        self.top = int(top)
+        self.seed = int(seed)
+        self.fit = {
+            "harmonise": float(harmonise),
+            "harmonise_far": float(harmonise_far),
+            "harmonise_radius": float(harmonise_radius),
+            "seam_band": float(seam_band),
+            "seam_falloff": float(seam_falloff),
+            "black_invalid": bool(black_invalid),
+        }
+        self.inpaint = bool(inpaint_invalid)
+        self.align = bool(align)
+        self.cache_dir = cache_dir
+        self.batch_size = int(batch_size)
+        self.faces = None
+        self.net = None
+        self.bank: ExemplarBank | None = None
+
+    # -- the bank -------------------------------------------------------------------------
+
+    def setup(self, size: int, device: torch.device) -> None:
+        self.faces = _train_faces(self.train_root, self.train_split)
+        if self.faces.size != size:
+            raise ConfigError(
+                f"exemplar: training faces in {self.faces.root} are {self.faces.size} px but "
+                f"the evaluated faces are {size} px; prepare them with size={size}."
+            )
+        self.device = device
+        if self.weights.get("identity"):
+            from facectx.pretrained import load
+
+            self.net = load(self.feature, path=self.feature_path).to(device)
+        self.bank = self._bank()
+
+    def _cached(self, stem: str, key: str, compute):
+        path = cache_path(self.cache_dir, stem, key)
+        if path is not None and path.is_file():
+            log.info("exemplar: cached %s %s", stem, path)
+            return torch.load(path, map_location="cpu", weights_only=True)
+        value = compute()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(value, path)
+        return value
+
+    def _bank(self) -> ExemplarBank:
+        faces = self.faces
+        desc = self._cached("exemplar_bank", _cache_key(faces), self._describe_training_faces)
+        if self.net is not None:  # same file as nearest_neighbour's features
+            key = _cache_key(faces, f"{self.feature}|{self.feature_path}")
+            ident = self._cached("nn_features", key, self._embed_training_faces)
+            ident = torch.nn.functional.normalize(ident.float(), dim=1)
+        else:
+            ident = torch.zeros(len(faces), 1)
+        return ExemplarBank(
+            ids=[r["id"] for r in faces.rows],
+            persons=[r.get("person", "") for r in faces.rows],
+            identity=ident,
+            **desc,
+        )
+
+    def _batches(self, description: str):
+        from torch.utils.data import DataLoader
+
+        n = len(self.faces)
+        bar, task = _progress(f"exemplar: {description} {n} training faces", n)
+        with bar:
+            for b in DataLoader(self.faces, batch_size=self.batch_size, shuffle=False):
+                yield b
+                bar.advance(task, len(b["id"]))
+
+    @torch.inference_mode()
+    def _describe_training_faces(self) -> dict[str, Tensor]:
+        parts = [
+            describe_faces(b["image"], b["mask"], b["valid"], b["landmarks"])
+            for b in self._batches("describing")
+        ]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    @torch.inference_mode()
+    def _embed_training_faces(self) -> Tensor:
+        return torch.cat(
+            [
+                self.net(b["masked"].to(self.device)).float().cpu()
+                for b in self._batches("embedding")
+            ]
+        )
+
+    # -- prediction -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def candidates(self, batch: dict, k: int) -> Tensor:
+        """(B, k) bank rows for a batch: by rank, or drawn per face among the best ``top``."""
+        assert self.bank is not None, "call setup() first"
+        masked, mask, valid = batch["masked"], batch["mask"], batch["valid"]
+        query = describe_faces(masked.cpu(), mask.cpu(), valid.cpu(), batch["landmarks"].cpu())
+        if self.net is not None:
+            query["identity"] = torch.nn.functional.normalize(self.net(masked).float().cpu(), dim=1)
+        scores = self.bank.scores(query, self.weights)
+        persons = batch.get("person_name") or [""] * len(masked)
+        banned = self.bank.banned(list(batch["id"]), list(persons), self.exclude_same_person)
+        rows = []
+        for i, face_id in enumerate(batch["id"]):
+            gen = None
+            if self.top > k:
+                gen = torch.Generator().manual_seed(
+                    self.seed * 1_000_003 + zlib.crc32(face_id.encode())
+                )
+            rows.append(choose(scores[i : i + 1], banned[i : i + 1], k, self.top, gen)[0])
+        return torch.stack(rows)
+
+    @torch.inference_mode()
+    def render(self, batch: dict, rows: Tensor) -> Tensor:
+        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar."""
+        items = [self.faces[int(j)] for j in rows]
+        dev = batch["masked"].device
+        exemplar = torch.stack([it["image"] for it in items]).to(dev)
+        hull = torch.stack([it["mask"] for it in items]).to(dev)
+        ex_valid = torch.stack([it["valid"] for it in items]).to(dev)
+        if self.align:  # similarity warp of the exemplar onto the input's landmarks
+            src = torch.stack([it["landmarks"] for it in items])
+            m = similarity(src, batch["landmarks"].cpu())
+            exemplar, hull, ex_valid = warp(exemplar, m), warp(hull, m), warp(ex_valid, m)
+            hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
+        ex_valid = ex_valid if self.inpaint else None
+        stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
+        return fit_exemplar(
+            exemplar,
+            stats,
+            hull,
+            batch["masked"],
+            batch["mask"],
+            batch["valid"],
+            exemplar_valid=ex_valid,
+            **self.fit,
+        )
+
+    def samples(self, batch: dict, k: int) -> tuple[Tensor, Tensor]:
+        """K contexts per face: (B, K, 3, S, S) outputs and the (B, K) bank rows used."""
+        rows = self.candidates(batch, k)
+        outs = torch.stack([self.render(batch, rows[:, c]) for c in range(k)], 1)
+        return outs, rows
+
+    def predict(self, batch: dict) -> Prediction:
+        rows = self.candidates(batch, self.sample + 1)[:, self.sample]
+        out = self.render(batch, rows)
+        notes = [f"exemplar={self.bank.ids[int(j)]}" for j in rows]
+        return Prediction(out, [None] * len(out), notes)
+
+    def describe(self) -> str:
+        root = self.train_root or "embedded sample"
+        n = len(self.bank) if self.bank is not None else "?"
+        w = ", ".join(f"{k} {v:g}" for k, v in self.weights.items() if v)
+        fit = ", ".join(f"{k}={v}" for k, v in self.fit.items())
+        fit += f", inpaint_invalid={self.inpaint}, align={self.align}"
+        pick = f"candidate {self.sample}" + (
+            f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
+        )
+        return (
+            f"{self.name}: {pick} of {n} faces of {root} (split {self.train_split}) by {w}; {fit}"
+        )
+
+
+__all__ = ["Exemplar"]

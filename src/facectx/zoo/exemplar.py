@@ -1,0 +1,389 @@
+"""Exemplar-guided context, non-learned: retrieve training faces that match the input, then fit
+one's context to the input face (colour transfer, seam correction) and paste it.
+
+The real texture (hair, clothes, background) comes from the exemplar; the functions here only
+fix what a plain paste gets wrong. Everything is a small pure function on batched tensors so a
+learned version can replace one step at a time; :class:`ExemplarBank` holds the per-face
+descriptors of the training set and ranks it for a batch of queries.
+
+Retrieval scores (each z-scored over the bank per query, then weighted):
+
+* ``identity``: cosine of identity features of the masked faces (the nearest-neighbour
+  baseline's);
+* ``shape``: minus the distance of the 68 landmarks after removing translation and scale
+  (pose and face shape);
+* ``colour``: minus the Lab distance of the mean visible-face colours;
+* ``hull``: IoU of the face hulls (a matching outline means the pasted context fits it);
+* ``coverage``: the fraction of the query's context that is valid in the exemplar (an
+  exemplar whose photo ends where the query's continues would paste black).
+
+Images are (B, 3, S, S) in [-1, 1], masks (B, 1, S, S) in {0, 1}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+GRID = 32  # px: side of the down-sampled hull / valid masks used for overlap scores
+TERMS = ("identity", "shape", "colour", "hull", "coverage")
+
+_RGB2XYZ = torch.tensor(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+_EPS = (6 / 29) ** 3
+
+
+def rgb_to_lab(x: Tensor) -> Tensor:
+    """(B, 3, H, W) sRGB in [-1, 1] -> CIE Lab (L in [0, 100]), D65."""
+    c = ((x + 1) / 2).clamp(0, 1)
+    lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = torch.einsum("ij,bjhw->bihw", _RGB2XYZ.to(x), lin) / _WHITE.to(x).view(1, 3, 1, 1)
+    f = torch.where(xyz > _EPS, xyz.clamp_min(_EPS) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    fx, fy, fz = f.unbind(1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], 1)
+
+
+def lab_to_rgb(lab: Tensor) -> Tensor:
+    """Inverse of :func:`rgb_to_lab`, clamped to [-1, 1]."""
+    L, a, b = lab.unbind(1)
+    fy = (L + 16) / 116
+    f = torch.stack([fy + a / 500, fy, fy - b / 200], 1)
+    xyz = torch.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
+    xyz = xyz * _WHITE.to(lab).view(1, 3, 1, 1)
+    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB2XYZ).to(lab), xyz).clamp(0, 1)
+    c = torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
+    return (c * 2 - 1).clamp(-1, 1)
+
+
+def shape_descriptor(landmarks: Tensor) -> Tensor:
+    """(B, 68, 2) px -> (B, 136): centred on their mean, divided by their RMS radius."""
+    p = landmarks - landmarks.mean(1, keepdim=True)
+    scale = p.pow(2).sum(-1).mean(1).sqrt().clamp_min(1e-6)
+    return (p / scale.view(-1, 1, 1)).flatten(1)
+
+
+def region_stats(lab: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std (B, 3) of ``lab`` over the weights ``region`` (B, 1, H, W)."""
+    w = region / region.sum((2, 3), keepdim=True).clamp_min(1.0)
+    mean = (lab * w).sum((2, 3))
+    var = ((lab - mean[..., None, None]) ** 2 * w).sum((2, 3))
+    return mean, var.sqrt()
+
+
+def small_mask(mask: Tensor, grid: int = GRID) -> Tensor:
+    """(B, 1, S, S) -> (B, grid * grid) area fractions."""
+    return F.adaptive_avg_pool2d(mask.float(), grid).flatten(1)
+
+
+def soft_iou(a: Tensor, b: Tensor) -> Tensor:
+    """(B, P) x (N, P) soft masks -> (B, N) intersection over union."""
+    inter = a @ b.T
+    union = a.sum(1, keepdim=True) + b.sum(1)[None] - inter
+    return inter / union.clamp_min(1e-6)
+
+
+def coverage(context: Tensor, valid: Tensor) -> Tensor:
+    """(B, P) query context x (N, P) exemplar valid -> (B, N) covered fraction of the context."""
+    return (context @ valid.T) / context.sum(1, keepdim=True).clamp_min(1e-6)
+
+
+def standardise(x: Tensor) -> Tensor:
+    """Z-score each row, so terms of different units can be weighted against each other."""
+    finite = torch.isfinite(x)
+    mean = torch.where(finite, x, 0).sum(1, keepdim=True) / finite.sum(1, keepdim=True)
+    var = torch.where(finite, (x - mean) ** 2, 0).sum(1, keepdim=True) / finite.sum(1, keepdim=True)
+    return torch.where(finite, (x - mean) / var.sqrt().clamp_min(1e-6), x)
+
+
+def distance_to(region: Tensor) -> Tensor:
+    """(B, 1, S, S) {0,1} -> Euclidean px distance of every pixel to the nearest region pixel."""
+    import cv2
+    import numpy as np
+
+    outside = (region[:, 0] < 0.5).cpu().numpy().astype(np.uint8)
+    d = [cv2.distanceTransform(o, cv2.DIST_L2, 5) for o in outside]
+    return torch.from_numpy(np.stack(d))[:, None].to(region)
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur with zero padding (pair it with a blurred weight to normalise)."""
+    r = max(1, int(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), padding=(0, r), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(r, 0), groups=c)
+
+
+def similarity(src: Tensor, dst: Tensor) -> Tensor:
+    """(B, 68, 2) x (B, 68, 2) -> (B, 2, 3) least-squares similarity (Umeyama) taking src to dst."""
+    src, dst = src.double(), dst.double()
+    ms, md = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
+    a, b = src - ms, dst - md
+    cov = b.transpose(1, 2) @ a / src.shape[1]
+    u, sig, vt = torch.linalg.svd(cov)
+    d = torch.ones_like(sig)
+    d[:, 1] = torch.sign(torch.det(u @ vt))
+    rot = u @ torch.diag_embed(d) @ vt
+    scale = (sig * d).sum(1) / a.pow(2).sum((1, 2)).div(src.shape[1])
+    lin = scale[:, None, None] * rot
+    shift = md.transpose(1, 2) - lin @ ms.transpose(1, 2)
+    return torch.cat([lin, shift], 2).float()
+
+
+def warp(x: Tensor, matrix: Tensor, border_value: float = 0.0) -> Tensor:
+    """Warp (B, C, S, S) by (B, 2, 3) pixel-space affine matrices (bilinear, constant border)."""
+    import cv2
+    import numpy as np
+
+    arr = x.permute(0, 2, 3, 1).cpu().numpy()
+    s = x.shape[-1]
+    out = [
+        cv2.warpAffine(
+            np.ascontiguousarray(a),
+            m.numpy().astype(np.float64),
+            (s, s),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=border_value,
+        ).reshape(s, s, -1)
+        for a, m in zip(arr, matrix)
+    ]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x)
+
+
+def fill_invalid(image: Tensor, valid: Tensor, radius: float = 5.0) -> Tensor:
+    """Inpaint (``cv2.inpaint`` Telea) where ``valid`` is 0: where the exemplar's photo ended,
+    so its black border is not pasted into the input's context."""
+    import cv2
+    import numpy as np
+
+    from facectx.pixels import from_uint8, to_uint8
+
+    holes = (valid[:, 0] < 0.5).cpu().numpy()
+    if not holes.any():
+        return image
+    rgb = to_uint8(image)
+    out = [
+        cv2.inpaint(np.ascontiguousarray(im), h.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+        if h.any()
+        else im
+        for im, h in zip(rgb, holes)
+    ]
+    filled = from_uint8(np.stack(out)).to(image)
+    return torch.where(valid > 0.5, image, filled)
+
+
+def transfer_colour(
+    lab: Tensor,
+    src: tuple[Tensor, Tensor],
+    dst: tuple[Tensor, Tensor],
+    strength: Tensor,
+    max_gain: float = 2.0,
+) -> Tensor:
+    """Move ``lab`` from the statistics ``src`` toward ``dst`` ((mean, std), each (B, 3)),
+    blended per pixel by ``strength`` (B, 1, H, W) in [0, 1]. The std ratio is clamped to
+    [1/max_gain, max_gain] so a flat or tiny face region cannot blow the contrast up."""
+    gain = (dst[1] / src[1].clamp_min(1e-3)).clamp(1 / max_gain, max_gain)[..., None, None]
+    moved = (lab - src[0][..., None, None]) * gain + dst[0][..., None, None]
+    return lab + strength * (moved - lab)
+
+
+def seam_offset(
+    fill: Tensor, masked: Tensor, mask: Tensor, trust: Tensor, band: float, falloff: float
+) -> Tensor:
+    """Shift ``fill`` in the hole so it meets the known face at the hull border.
+
+    The offset ``masked - fill`` is measured on the known pixels within ``band`` px of the hole
+    where ``trust`` (B, 1, S, S) is 1 (the exemplar shows skin there too), spread by normalised
+    Gaussian smoothing, and added in the hole with weight exp(-distance / ``falloff``): a cheap
+    membrane (Poisson-like) correction that fades into the exemplar's own colours.
+    """
+    hole = 1.0 - mask
+    near_hole = (distance_to(hole) <= band).to(fill) * mask * trust
+    diff = (masked - fill) * near_hole
+    sigma = max(band, 1.0) * 2
+    num, den = gaussian_blur(diff, sigma), gaussian_blur(near_hole, sigma)
+    offset = num / den.clamp_min(1e-3) * (den > 1e-2)
+    return fill + offset * torch.exp(-distance_to(mask) / falloff) * hole
+
+
+@dataclass
+class ExemplarBank:
+    """Descriptors of N training faces (row j = training face j).
+
+    Args:
+        ids: face ids; a query never gets its own id back.
+        persons: person labels ("" unknown); with ``exclude_same_person`` never retrieved for
+            a query of the same person.
+        identity: (N, D) L2-normalised identity features of the masked faces.
+        shape: (N, 136) :func:`shape_descriptor` of the landmarks.
+        colour_mean: (N, 3) Lab mean of the visible face (hull and valid).
+        colour_std: (N, 3) Lab std of the same region.
+        hull: (N, GRID²) :func:`small_mask` of the face hulls.
+        valid: (N, GRID²) :func:`small_mask` of the valid pixels.
+    """
+
+    ids: list[str]
+    persons: list[str]
+    identity: Tensor
+    shape: Tensor
+    colour_mean: Tensor
+    colour_std: Tensor
+    hull: Tensor
+    valid: Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:
+        """(B, N) weighted sum of z-scored retrieval terms (higher = better).
+
+        ``query`` holds the same descriptors for B inputs (``identity``, ``shape``,
+        ``colour_mean``, ``hull``, ``valid``); ``weights`` maps names of ``TERMS`` to weights,
+        terms with weight 0 are not computed.
+        """
+        unknown = set(weights) - set(TERMS)
+        if unknown:
+            raise ValueError(f"unknown retrieval terms {sorted(unknown)}; known: {TERMS}")
+        total = 0
+        for name, w in weights.items():
+            if not w:
+                continue
+            if name == "identity":
+                term = query["identity"] @ self.identity.T
+            elif name == "shape":
+                term = -torch.cdist(query["shape"], self.shape)
+            elif name == "colour":
+                term = -torch.cdist(query["colour_mean"], self.colour_mean)
+            elif name == "hull":
+                term = soft_iou(query["hull"], self.hull)
+            else:
+                term = coverage(query["valid"] * (1 - query["hull"]), self.valid)
+            total = total + w * standardise(term)
+        if not torch.is_tensor(total):
+            raise ValueError("every retrieval weight is 0")
+        return total
+
+    def banned(self, face_ids: list[str], persons: list[str], same_person: bool) -> Tensor:
+        """(B, N) bool: the query's own id and, with ``same_person``, its person's faces."""
+        if not hasattr(self, "_rows"):  # label -> bank rows, built once
+            self._rows: dict[str, list[int]] = {}
+            for j, (i, p) in enumerate(zip(self.ids, self.persons)):
+                self._rows.setdefault(f"id:{i}", []).append(j)
+                if p:
+                    self._rows.setdefault(f"person:{p}", []).append(j)
+        out = torch.zeros(len(face_ids), len(self), dtype=torch.bool)
+        for k, (fid, person) in enumerate(zip(face_ids, persons)):
+            out[k, self._rows.get(f"id:{fid}", [])] = True
+            if same_person and person:
+                out[k, self._rows.get(f"person:{person}", [])] = True
+        return out
+
+
+def describe_faces(
+    image: Tensor, mask: Tensor, valid: Tensor, landmarks: Tensor
+) -> dict[str, Tensor]:
+    """Retrieval descriptors (all but ``identity``) of a batch of faces; ``image`` only needs to
+    be right where ``mask`` is 1 (a masked input works)."""
+    face = mask * valid
+    mean, std = region_stats(rgb_to_lab(image), face)
+    return {
+        "shape": shape_descriptor(landmarks.float()),
+        "colour_mean": mean,
+        "colour_std": std,
+        "hull": small_mask(mask),
+        "valid": small_mask(valid),
+    }
+
+
+def choose(
+    scores: Tensor, banned: Tensor, k: int, top: int, generator: torch.Generator | None
+) -> Tensor:
+    """(B, k) exemplar indices: the best k (``top`` <= k or no generator), else k drawn without
+    replacement from the best ``top``, in rank order."""
+    s = scores.masked_fill(banned, -float("inf"))
+    top = max(top, k)
+    best = s.topk(min(top, s.shape[1]), dim=1).indices
+    if generator is None or top == k:
+        return best[:, :k]
+    picks = torch.stack([torch.randperm(best.shape[1], generator=generator)[:k] for _ in best])
+    return best.gather(1, picks.sort(1).values)
+
+
+def fit_exemplar(
+    exemplar: Tensor,
+    exemplar_stats: tuple[Tensor, Tensor],
+    exemplar_hull: Tensor,
+    masked: Tensor,
+    mask: Tensor,
+    valid: Tensor,
+    harmonise: float = 1.0,
+    harmonise_far: float = 0.5,
+    harmonise_radius: float = 16.0,
+    seam_band: float = 3.0,
+    seam_falloff: float = 8.0,
+    black_invalid: bool = True,
+    exemplar_valid: Tensor | None = None,
+) -> Tensor:
+    """Fit exemplar images to the inputs and composite; known pixels (mask 1) stay exact.
+
+    Args:
+        exemplar: (B, 3, S, S) the chosen training images.
+        exemplar_stats: their face-region Lab (mean, std), each (B, 3).
+        exemplar_hull: (B, 1, S, S) their face hulls (where the seam offset can be trusted).
+        masked, mask, valid: the inputs.
+        harmonise: colour-transfer strength at the input's hull (0 = off).
+        harmonise_far: strength far from the hull (the whole photo's white balance).
+        harmonise_radius: px, e-folding distance from ``harmonise`` to ``harmonise_far``.
+        seam_band: px of known face measured for the seam offset (0 = no seam correction).
+        seam_falloff: px, e-folding distance of the seam offset into the hole.
+        black_invalid: black (-1) where the input's photo has no pixels, as in the originals.
+        exemplar_valid: (B, 1, S, S) where the exemplar's photo has pixels; the rest is
+            inpainted first. None = all valid.
+    """
+    fill = exemplar if exemplar_valid is None else fill_invalid(exemplar, exemplar_valid)
+    if harmonise or harmonise_far:
+        lab = rgb_to_lab(exemplar)
+        dst = region_stats(rgb_to_lab(masked), mask * valid)
+        w = torch.exp(-distance_to(mask) / harmonise_radius)
+        strength = harmonise_far + (harmonise - harmonise_far) * w
+        fill = lab_to_rgb(transfer_colour(lab, exemplar_stats, dst, strength))
+    if seam_band > 0:
+        fill = seam_offset(fill, masked, mask, exemplar_hull, seam_band, seam_falloff)
+        fill = fill.clamp(-1, 1)
+    if black_invalid:
+        fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
+    return mask * masked + (1.0 - mask) * fill
+
+
+__all__ = [
+    "GRID",
+    "TERMS",
+    "ExemplarBank",
+    "choose",
+    "coverage",
+    "describe_faces",
+    "distance_to",
+    "fill_invalid",
+    "fit_exemplar",
+    "gaussian_blur",
+    "lab_to_rgb",
+    "region_stats",
+    "rgb_to_lab",
+    "seam_offset",
+    "shape_descriptor",
+    "similarity",
+    "small_mask",
+    "soft_iou",
+    "standardise",
+    "transfer_colour",
+    "warp",
+]

@@ -1,0 +1,146 @@
+"""Exemplar-guided context on the embedded sample: the sample is both the bank and the query."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facectx.evaluation.exemplar import Exemplar
+from facectx.zoo.exemplar import fit_exemplar, lab_to_rgb, rgb_to_lab, shape_descriptor
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The test machine is shared: one torch thread avoids oversubscription stalls."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    from torch.utils.data import DataLoader
+
+    from facectx.assets import sample_root
+    from facectx.data.datasets import PreparedFaces
+
+    faces = PreparedFaces(sample_root(), split="train")
+    b = next(iter(DataLoader(faces, batch_size=8, shuffle=False)))
+    b["person_name"] = [faces.rows[int(i)]["person"] for i in b["index"]]
+    return b
+
+
+NO_ID = {"shape": 1.0, "colour": 1.0, "hull": 1.0, "coverage": 1.0}
+
+
+@pytest.fixture(scope="module")
+def method(tmp_path_factory):
+    """Every term but identity (the identity network is slow on one thread)."""
+    m = Exemplar(weights=NO_ID, cache_dir=str(tmp_path_factory.mktemp("exemplar_cache")))
+    m.setup(128, torch.device("cpu"))
+    return m
+
+
+def test_known_pixels_are_kept_exactly_and_context_filled(method, batch):
+    pred = method.predict(batch)
+    out, mask, masked = pred.images, batch["mask"], batch["masked"]
+    assert out.shape == masked.shape and out.dtype == torch.float32
+    assert pred.problems == [None] * len(out)
+    assert out.min() >= -1 and out.max() <= 1
+    face = mask.expand_as(out) > 0.5
+    assert torch.equal(out[face], masked[face])
+    ctx = ~face & (batch["valid"].expand_as(out) > 0.5)
+    assert (out[ctx] != -1).float().mean() > 0.9  # context filled
+    assert (out[batch["valid"].expand_as(out) < 0.5] == -1).all()  # black_invalid
+
+
+def test_same_face_and_person_are_never_retrieved(method, batch):
+    rows = method.candidates(batch, 5)
+    for face_id, person, r in zip(batch["id"], batch["person_name"], rows):
+        for j in r.tolist():
+            assert method.bank.ids[j] != face_id
+            assert method.bank.persons[j] != person
+
+
+def test_k_candidates_differ_and_draws_are_reproducible(method, batch, tmp_path):
+    outs, rows = method.samples(batch, 3)
+    assert outs.shape == (len(batch["id"]), 3, 3, 128, 128)
+    assert all(len(set(r.tolist())) == 3 for r in rows)  # three distinct exemplars
+    hole = (batch["mask"] < 0.5) & (batch["valid"] > 0.5)
+    a, b = outs[:, 0], outs[:, 1]
+    assert ((a - b).abs().sum(1, keepdim=True)[hole] > 0.05).float().mean() > 0.5
+
+    def drawn(seed: int) -> torch.Tensor:
+        m = Exemplar(weights=NO_ID, top=10, seed=seed, cache_dir=method.cache_dir)
+        m.setup(128, torch.device("cpu"))
+        return m.candidates(batch, 3)
+
+    first = drawn(0)
+    assert torch.equal(first, drawn(0))
+    assert not torch.equal(first, drawn(1))
+    # a face's draw does not depend on the rest of its batch
+    single = {k: v[2:3] for k, v in batch.items()}
+    m = Exemplar(weights=NO_ID, top=10, seed=0, cache_dir=method.cache_dir)
+    m.setup(128, torch.device("cpu"))
+    assert torch.equal(m.candidates(single, 3)[0], first[2])
+
+
+def test_colour_transfer_moves_the_context_toward_the_face_colour(batch):
+    masked, mask, valid = batch["masked"][:1], batch["mask"][:1], batch["valid"][:1]
+    exemplar = torch.full_like(masked, 0.6)  # a flat, too bright exemplar
+    exemplar[:, :, :20] = -0.2  # with some structure so its std is not 0
+    region = mask * valid
+    lab = rgb_to_lab(exemplar)
+    w = region / region.sum()
+    mean = (lab * w).sum((2, 3))
+    std = ((lab - mean[..., None, None]) ** 2 * w).sum((2, 3)).sqrt()
+    kw = dict(seam_band=0, black_invalid=False)
+    plain = fit_exemplar(exemplar, (mean, std), mask, masked, mask, valid, harmonise=0, **kw)
+    fitted = fit_exemplar(
+        exemplar, (mean, std), mask, masked, mask, valid, harmonise=1, harmonise_far=1, **kw
+    )
+    face_mean = (masked * region).sum((2, 3)) / region.sum()
+    ring = (mask < 0.5) & (valid > 0.5)
+    ring = ring & torch.roll(mask > 0.5, 4, dims=3)  # context pixels 4 px from the face
+
+    def gap(x):
+        return (x.permute(1, 0, 2, 3)[:, ring[:, 0]].mean(1) - face_mean[0]).abs().sum()
+
+    assert gap(fitted) < 0.5 * gap(plain)
+
+
+def test_lab_round_trip_and_shape_descriptor_invariance():
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    assert torch.allclose(lab_to_rgb(rgb_to_lab(x)), x, atol=1e-3)
+    lm = torch.rand(1, 68, 2) * 100
+    moved = lm * 2.5 + torch.tensor([7.0, -3.0])
+    assert torch.allclose(shape_descriptor(lm), shape_descriptor(moved), atol=1e-5)
+
+
+def test_bad_arguments_are_explained():
+    with pytest.raises(ValueError, match="weights"):
+        Exemplar(weights={"hair": 1.0})
+    with pytest.raises(ValueError, match="sample"):
+        Exemplar(sample=-1)
+
+
+def test_aligned_exemplar_keeps_known_pixels(method, batch):
+    aligned = Exemplar(weights=NO_ID, align=True, cache_dir=method.cache_dir)
+    aligned.setup(128, torch.device("cpu"))
+    out = aligned.predict(batch).images
+    face = batch["mask"].expand_as(out) > 0.5
+    assert torch.equal(out[face], batch["masked"][face])
+    assert not torch.equal(out, method.predict(batch).images)  # the warp moved the context
+
+
+def test_similarity_recovers_a_known_transform():
+    from facectx.zoo.exemplar import similarity
+
+    src = torch.rand(1, 68, 2) * 100
+    angle = torch.tensor(0.1)
+    rot = 1.2 * torch.tensor([[angle.cos(), -angle.sin()], [angle.sin(), angle.cos()]])
+    dst = src @ rot.T + torch.tensor([3.0, -5.0])
+    m = similarity(src, dst)[0]
+    assert torch.allclose(m[:, :2], rot, atol=1e-4)
+    assert torch.allclose(m[:, 2], torch.tensor([3.0, -5.0]), atol=1e-3)
