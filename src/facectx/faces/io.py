@@ -126,10 +126,14 @@ class InputScan:
                 parts.append(part)
             return "; ".join(parts)
 
-        s = "s" if self.folders != 1 else ""
+        def n(count: int, one: str, many: str) -> str:
+            return f"{count} {one if count == 1 else many}"
+
         line = (
-            f"{self.base}: {self.entries} entries: {len(self.images)} photos, "
-            f"{self.folders} folder{s} searched, {len(self.rejected)} {rejected}"
+            f"{self.base}: {n(self.entries, 'entry', 'entries')}: "
+            f"{n(len(self.images), 'photo', 'photos')}, {n(self.folders, 'folder', 'folders')} "
+            "searched, "
+            f"{len(self.rejected)} {rejected}"
         )
         line += f" ({counts(self.rejected)})" if self.rejected else ""
         line += f", {len(self.ignored)} ignored"
