@@ -139,3 +139,15 @@ def odd_photos(tmp_path_factory, lfw_split_images, wild_photos) -> tuple[Path, d
     put("truncated.jpg", "skip").write_bytes(data[: len(data) // 2])
     _bomb_png(put("bomb_400mp.png", "skip"))
     return d, expected
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module: tiny convolutions run fastest single-threaded, and
+    the 2-core test machine is shared (use with ``pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

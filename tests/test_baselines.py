@@ -8,14 +8,7 @@ import torch
 from facectx.evaluation import CvInpaint, MaskOnly, MeanContext, NearestNeighbour
 from metrics.helpers import prepared_lfw_test
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one torch thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import itertools
 import shutil
 
 import pytest
-import torch
 
 from facectx.evaluate import run
 from metrics.helpers import compose_eval, prepared_lfw_test, tiny_checkpoint
@@ -15,13 +14,7 @@ from metrics.helpers import compose_eval, prepared_lfw_test, tiny_checkpoint
 FAST = ["fid.enabled=false", "num_samples=4"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one torch thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from facectx.evaluate import run
@@ -29,13 +28,7 @@ CHEAP = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one torch thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(result) -> dict[str, dict]:

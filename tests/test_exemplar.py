@@ -8,14 +8,7 @@ import torch
 from facectx.evaluation.exemplar import Exemplar
 from facectx.zoo.exemplar import fit_exemplar, lab_to_rgb, rgb_to_lab, shape_descriptor
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one torch thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

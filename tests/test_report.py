@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from facectx.evaluation.sweep import budget_warning, find_jobs, job_names
 from facectx.report import run
@@ -19,13 +18,7 @@ from metrics.helpers import TINY_TRAIN, compose_eval, prepared_lfw_test, tiny_ch
 QUICK = ["fid.enabled=false", "landmarks.enabled=false", "limit=6"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: one torch thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")

@@ -173,12 +173,8 @@ def tiny_identity() -> TinyIdentity:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run fastest single-threaded, and the machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Every test of this folder runs single-threaded (tests/conftest.py)."""
 
 
 def swapinpaint_checkpoint(path, size: int, id_dim: int, name: str, seed: int = 0):

@@ -37,14 +37,24 @@ from facectx.pixels import from_uint8, to_uint8
 log = logging.getLogger(__name__)
 
 
-def _train_faces(train_root: str | os.PathLike | None, train_split: str | None):
+def _train_faces(
+    train_root: str | os.PathLike | None, train_split: str | None, size: int, who: str
+):
+    """The prepared training faces a baseline draws on (None = the embedded sample), refused
+    in one line when their size is not the evaluated faces' ``size`` (``who``: the row)."""
     from facectx.data.datasets import PreparedFaces
 
     if train_root is None:
         from facectx.assets import sample_root
 
         train_root = sample_root()
-    return PreparedFaces(train_root, split=train_split, mask=None, mirror=False)
+    faces = PreparedFaces(train_root, split=train_split, mask=None, mirror=False)
+    if faces.size != size:
+        raise ConfigError(
+            f"{who}: training faces in {faces.root} are {faces.size} px but the evaluated "
+            f"faces are {size} px; prepare them with size={size}."
+        )
+    return faces
 
 
 def _cache_key(faces, extra: str = "") -> str:
@@ -107,12 +117,7 @@ class MeanContext(Method):
         self.count = 0
 
     def setup(self, size: int, device: torch.device) -> None:
-        faces = _train_faces(self.train_root, self.train_split)
-        if faces.size != size:
-            raise ConfigError(
-                f"mean_context: training faces in {faces.root} are {faces.size} px but the "
-                f"evaluated faces are {size} px; prepare them with size={size}."
-            )
+        faces = _train_faces(self.train_root, self.train_split, size, "mean_context")
         path = cache_path(self.cache_dir, "mean_context", _cache_key(faces))
         if path is not None and path.is_file():
             self.mean = torch.load(path, map_location="cpu", weights_only=True)
@@ -255,12 +260,7 @@ class NearestNeighbour(Method):
     def setup(self, size: int, device: torch.device) -> None:
         from facectx.pretrained import load
 
-        self.faces = _train_faces(self.train_root, self.train_split)
-        if self.faces.size != size:
-            raise ConfigError(
-                f"nearest_neighbour: training faces in {self.faces.root} are {self.faces.size} "
-                f"px but the evaluated faces are {size} px; prepare them with size={size}."
-            )
+        self.faces = _train_faces(self.train_root, self.train_split, size, "nearest_neighbour")
         self.device = device
         self.net = load(self.feature, path=self.feature_path).to(device)
         key = _cache_key(self.faces, f"{self.feature}|{self.feature_path}")

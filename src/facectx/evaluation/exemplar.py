@@ -122,12 +122,7 @@ class Exemplar(Method):
     # -- the bank -------------------------------------------------------------------------
 
     def setup(self, size: int, device: torch.device) -> None:
-        self.faces = _train_faces(self.train_root, self.train_split)
-        if self.faces.size != size:
-            raise ConfigError(
-                f"exemplar: training faces in {self.faces.root} are {self.faces.size} px but "
-                f"the evaluated faces are {size} px; prepare them with size={size}."
-            )
+        self.faces = _train_faces(self.train_root, self.train_split, size, "exemplar")
         self.device = device
         if self.weights.get("identity"):
             from facectx.pretrained import load
