@@ -218,6 +218,8 @@ def check_command_line(
     if jobs is None:  # an interval or glob sweep: its values are the sweeper's to draw
         return
     root = Path(config_dir())
+    # the config without the user's value changes, by the job's other overrides
+    defaults: dict[tuple[str, ...], Any] = {}
     with initialize_config_dir(config_dir=str(root), version_base="1.3"):
         for job in jobs:
             overrides = OverridesParser.create().parse_overrides(job)
@@ -237,8 +239,10 @@ def check_command_line(
             # the config without the user's key=value changes: what each key's default is
             values = [o for o in overrides if _is_value_change(o, root)]
             if values:
-                kept = [o.input_line for o in overrides if o not in values]
-                _check_types(cfg, compose(config_name, overrides=kept), values)
+                kept = tuple(o.input_line for o in overrides if o not in values)
+                if kept not in defaults:  # a sweep's jobs mostly share their group choices
+                    defaults[kept] = compose(config_name, overrides=list(kept))
+                _check_types(cfg, defaults[kept], values)
             typed = {o.key_or_group: o.input_line for o in overrides}
             check_devices(cfg, typed)
 

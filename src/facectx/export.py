@@ -4,7 +4,7 @@ The command line only: compose ``conf/export.yaml``, make one library call
 (:func:`facectx.inference.export.export_model`: export, load the file back, check it against
 eager PyTorch on real faces), print what it did. No ``ckpt=`` exports the model shipped with
 facectx; ``ckpt=pretrained:NAME`` another shipped one. In Python use
-:mod:`facectx.inference.export`; the names below stay importable from here.
+:mod:`facectx.inference.export`.
 """
 
 from __future__ import annotations
@@ -12,31 +12,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from facectx.inference.export import (
-    DEFAULT_TOLERANCE,
-    FORMATS,
-    AntialiasedDownsample,
-    ExportReport,
-    InferenceModel,
-    export_model,
-    load_exported,
-    sample_faces,
-)
+from facectx.inference.export import ExportReport, export_model
 
 log = logging.getLogger("facectx.export")
 
-__all__ = [
-    "DEFAULT_TOLERANCE",
-    "FORMATS",
-    "AntialiasedDownsample",
-    "ExportReport",
-    "InferenceModel",
-    "export_model",
-    "load_exported",
-    "main",
-    "run",
-    "sample_faces",
-]
+__all__ = ["main", "run"]
 
 
 def run(cfg) -> ExportReport:

@@ -60,6 +60,13 @@ def _holds_non_finite(value: Any) -> bool:
     return False
 
 
+# what to do when the parameters themselves went non-finite
+_LOWER_LR = (
+    "lower the learning rates or enable gradient clipping (model.grad_clip_g / grad_clip_d), "
+    "and resume from the last checkpoint."
+)
+
+
 def _hold(n: int, what: str) -> str:
     """ "1 buffer holds" / "3 buffers hold"."""
     return f"{n} {what} holds" if n == 1 else f"{n} {what}s hold"
@@ -217,8 +224,7 @@ class GANModule(pl.LightningModule):
         if bad_params:
             return (
                 f"{_hold(len(bad_params), 'parameter tensor')} NaN/Inf (e.g. "
-                f"{bad_params[0]}): training diverged. Lower the learning rates or enable gradient "
-                "clipping (model.grad_clip_g / grad_clip_d) and resume from the last checkpoint."
+                f"{bad_params[0]}): training diverged. {_LOWER_LR.capitalize()}"
             )
         return (
             "Lower the learning rates, enable gradient clipping (model.grad_clip_g / "
@@ -365,10 +371,7 @@ class GANModule(pl.LightningModule):
                 f"({kind}e.g. {', '.join(bad_buffers[:3])})"
             )
         if bad_params:
-            advice = (
-                "Training diverged: lower the learning rates or enable gradient clipping "
-                "(model.grad_clip_g / grad_clip_d), and resume from the last checkpoint."
-            )
+            advice = f"Training diverged: {_LOWER_LR}"
         else:
             advice = (
                 "Every parameter is finite: a batch holding NaN/Inf went through the networks, "
