@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from facectx.data.datasets import EpochSampler, MaskFn, PreparedFaces
 from facectx.data.loader import ResumableDataLoader
-from facectx.data.manifest import ManifestError, read_manifest
+from facectx.data.manifest import ManifestError, person_key, read_manifest
 from facectx.data.transforms import holdout_generator
 from facectx.zoo.pyramid import build_pyramid
 
@@ -27,7 +27,7 @@ def holdout(
     rows without a person form a group each. At least one group stays on each side when there
     are two or more groups; with one group (or ``fraction <= 0``) val is empty.
     """
-    keys = [r.get("person") or f"\0id:{r['id']}" for r in rows]
+    keys = [person_key(r) for r in rows]
     groups = sorted(set(keys))
     n_val = min(len(groups) - 1, max(1, round(fraction * len(groups)))) if fraction > 0 else 0
     if n_val <= 0:

@@ -149,6 +149,12 @@ class CsvAppender:
         self.close()
 
 
+def person_key(row: dict[str, str]) -> str:
+    """A manifest row's person; a row without one is a person of its own (never equal to a
+    real label), so splits, pairs and identity galleries never join two unlabelled faces."""
+    return row.get("person") or f"\0id:{row['id']}"
+
+
 def iter_sources_done(root: str | os.PathLike) -> Iterator[str]:
     """Source paths already handled (prepared or skipped) in a prepared folder, for resuming."""
     root = Path(root)

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from facectx.data.datamodule import FaceDataModule
 from facectx.data.datasets import MaskFn, PreparedFaces
+from facectx.data.manifest import person_key
 from facectx.data.transforms import hflip, mirror_landmarks, seeded_generator
 from facectx.pixels import from_uint8
 
@@ -81,7 +82,7 @@ class PairedFaces(Dataset):
         self.same_image = bool(same_image)
         self.seed = int(seed)
         self.mirror = bool(mirror)
-        keys = [r.get("person") or f"\0id:{r['id']}" for r in self.faces.rows]
+        keys = [person_key(r) for r in self.faces.rows]
         groups: dict[str, list[int]] = {}
         for i, k in enumerate(keys):
             groups.setdefault(k, []).append(i)

@@ -34,11 +34,6 @@ RETRIEVAL_COLUMNS = (
 )
 
 
-def person_label(row: Mapping[str, str]) -> str:
-    """A manifest row's person; a row without one is a person of its own (as ``PairedFaces``)."""
-    return row.get("person") or f"\0id:{row['id']}"
-
-
 def identity_retrieval(
     scored: Sequence[Mapping],
     features: Mapping[str, Tensor],
@@ -57,10 +52,11 @@ def identity_retrieval(
         fpr: false-accept rate of the TPR columns.
         cross: also score retrieval of the reference's person (``ref_*``; else None).
     """
+    from facectx.data.manifest import person_key
     from facectx.metrics.retrieval import pick_gallery, retrieval
 
     out: dict = dict.fromkeys(RETRIEVAL_COLUMNS)
-    person = {r["id"]: person_label(r) for r in faces}
+    person = {r["id"]: person_key(r) for r in faces}
     ids = sorted(i for i in person if i in originals)  # "first" = first by id
     at = {i: k for k, i in enumerate(ids)}
     queries = [r for r in scored if r["id"] in features and r["id"] in at]
@@ -106,4 +102,4 @@ def retrieval_note(results: Sequence[Mapping], fpr: float, reference: str | None
     return text
 
 
-__all__ = ["RETRIEVAL_COLUMNS", "identity_retrieval", "person_label", "retrieval_note"]
+__all__ = ["RETRIEVAL_COLUMNS", "identity_retrieval", "retrieval_note"]
