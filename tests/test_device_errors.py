@@ -73,8 +73,14 @@ def test_a_gpu_index_beyond_the_count_names_the_gpus_there_are(one_gpu):
 
 
 def test_cpu_needs_no_torch_import():
-    check_device("cpu", "device")
-    check_device("cpu:0", "device")
+    # in a fresh interpreter: this test process has torch loaded already
+    code = (
+        "import sys; from facectx._conf import check_device; "
+        "check_device('cpu', 'device'); check_device('cpu:0', 'device'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def _blank(tmp_path: Path) -> Path:
