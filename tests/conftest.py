@@ -141,6 +141,23 @@ def odd_photos(tmp_path_factory, lfw_split_images, wild_photos) -> tuple[Path, d
     return d, expected
 
 
+@pytest.fixture
+def cli_error(capfd):
+    """``cli_error(main)``: run a command's ``main()`` that must end with exit code 2 and one
+    ``[ERROR]`` line, no traceback; returns (that line, all the output)."""
+
+    def run(main) -> tuple[str, str]:
+        with pytest.raises(SystemExit) as info:
+            main()
+        text = "".join(capfd.readouterr())
+        errors = [line for line in text.splitlines() if "[ERROR]" in line]
+        assert info.value.code == 2 and "Traceback" not in text, text[-3000:]
+        assert len(errors) == 1, text[-3000:]
+        return errors[0], text
+
+    return run
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """One torch thread for a test module: tiny convolutions run fastest single-threaded, and

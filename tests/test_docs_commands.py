@@ -44,6 +44,7 @@ CONFIG = {  # module -> its Hydra config
     "report": "report",
     "inpaint": "inpaint",
     "app": "app",
+    "bank": "bank",
 }
 GPU = re.compile(r"\btrainer=(gpu|ddp)\b|accelerator=(gpu|cuda)|device=cuda")
 HYDRA_FLAGS = {"--cfg", "--help", "-h", "--hydra-help", "--info", "-c", "--resolve"}

@@ -137,3 +137,39 @@ def test_similarity_recovers_a_known_transform():
     m = similarity(src, dst)[0]
     assert torch.allclose(m[:, :2], rot, atol=1e-4)
     assert torch.allclose(m[:, 2], torch.tensor([3.0, -5.0]), atol=1e-3)
+
+
+def test_dark_border_flags_black_margins_but_not_dark_content_inside():
+    """A photo's black alignment margin is not context; dark pixels not joined to the edge
+    (hair, a dark shirt inside the frame) are."""
+    from facectx.zoo.exemplar import dark_border
+
+    img = torch.zeros(1, 3, 16, 16)  # mid grey in [-1, 1]
+    img[..., :, :3] = -1.0  # black margin on the left edge
+    img[..., 6:9, 6:9] = -1.0  # a black blob inside
+    d = dark_border(img)
+    assert d.shape == (1, 1, 16, 16)
+    assert d[0, 0, :, :3].all() and not d[0, 0, 6:9, 6:9].any()
+    assert d.sum() == 16 * 3
+
+
+def test_the_colour_transfer_keeps_the_inpainted_exemplar():
+    """Where the exemplar's photo has no pixels it is inpainted before the colour transfer,
+    which must work on the inpainted picture (it once started again from the raw exemplar, so
+    the black margins came back)."""
+    from facectx.zoo.exemplar import fit_exemplar, rgb_to_lab, region_stats
+
+    s = 32
+    exemplar = torch.full((1, 3, s, s), 0.2)
+    exemplar[..., :, :8] = -1.0  # black margin where the exemplar's photo ended
+    ex_valid = torch.ones(1, 1, s, s)
+    ex_valid[..., :, :8] = 0
+    hull = torch.zeros(1, 1, s, s)
+    hull[..., 10:22, 12:24] = 1
+    mask, valid = hull.clone(), torch.ones(1, 1, s, s)
+    masked = (mask * 0.1 + (1 - mask) * -1.0).expand(1, 3, s, s)
+    stats = region_stats(rgb_to_lab(exemplar), hull)
+    out = fit_exemplar(exemplar, stats, hull, masked, mask, valid, exemplar_valid=ex_valid)
+    assert out[..., :, :8].amin() > -0.5  # filled from the exemplar's grey, not black
+    face = mask.expand_as(out) > 0
+    assert torch.equal(out[face], masked[face])  # the face is the input's exactly

@@ -76,7 +76,7 @@ def _cases(f: dict[str, Path]) -> list[tuple[str, list[str], str]]:
         ("app", [f"ckpt={MISSING}.ckpt"], MISSING),
         # a mandatory key left out
         ("hallucinate", [f"output={out}"], "input="),
-        ("inpaint", [f"image={f['blank']}", f"output={out}"], "ckpt="),
+        ("inpaint", [f"image={f['blank']}", f"reference={f['blank']}"], "output="),
         # an unprepared data.root (photos, no manifest)
         ("train", [logs, "experiment=quickstart", f"data.root={f['photos']}"], str(f["photos"])),
         ("evaluate", [logs, f"data.root={f['photos']}", "method=[mask_only]"], str(f["photos"])),
@@ -133,6 +133,7 @@ def test_a_user_error_is_one_line_and_exit_code_2(index, folders, monkeypatch, c
         "evaluate",
         "report",
         "app",
+        "bank",
     ],
 )
 def test_help_lists_the_usage_every_option_and_the_groups(command, monkeypatch, capsys):

@@ -5,7 +5,7 @@ Importing the package is cheap: heavy submodules (torch models, Lightning, dlib)
 
 from facectx._version import __version__
 
-__all__ = ["Hallucinator", "__version__"]
+__all__ = ["Hallucinator", "Inpainter", "__version__"]
 
 
 def __getattr__(name: str):
@@ -14,4 +14,8 @@ def __getattr__(name: str):
         from facectx.inference import Hallucinator
 
         return Hallucinator
+    if name == "Inpainter":
+        from facectx.inference import Inpainter
+
+        return Inpainter
     raise AttributeError(f"module 'facectx' has no attribute {name!r}")

@@ -59,18 +59,29 @@ def load_demo(cfg) -> Demo:
     if str(cfg.faces) not in FACE_CHOICES:
         raise ConfigError(f"faces={cfg.faces}: choose one of {', '.join(FACE_CHOICES)}")
     ckpt = None if cfg.get("ckpt") is None else str(cfg.ckpt)
-    hallucinator = load_hallucinator(ckpt, device=str(cfg.device), use_ema=bool(cfg.use_ema))
-    inpainter = None
-    if cfg.get("inpaint_ckpt"):
-        from facectx.inference import Inpainter
-        from facectx.pretrained.registry import ChecksumError, WeightsNotFoundError
+    from facectx.pretrained.hallucinators import DEFAULT_PORTRAIT
 
+    hallucinator = load_hallucinator(
+        ckpt, device=str(cfg.device), use_ema=bool(cfg.use_ema), default=DEFAULT_PORTRAIT
+    )
+    inpainter = None
+    from facectx.inference import Inpainter, load_inpainter
+    from facectx.pretrained.registry import ChecksumError, WeightsNotFoundError
+
+    if cfg.get("inpaint_ckpt"):
         try:
             inpainter = Inpainter.from_checkpoint(
                 str(cfg.inpaint_ckpt), device=str(cfg.device), use_ema=bool(cfg.use_ema)
             )
         except (WeightsNotFoundError, ChecksumError) as e:
             raise ConfigError(f"inpaint_ckpt={cfg.inpaint_ckpt}: {e}") from e
+    else:  # the SwapInpaint model shipped with facectx; without it the tab says what to do
+        from facectx.checkpoint import CheckpointError
+
+        try:
+            inpainter = load_inpainter(None, device=str(cfg.device), use_ema=bool(cfg.use_ema))
+        except (WeightsNotFoundError, ChecksumError, CheckpointError) as e:
+            log.warning("the Inpaint tab is off: %s", e)
     return Demo(
         hallucinator,
         inpainter,

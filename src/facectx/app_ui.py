@@ -17,6 +17,7 @@ import gradio as gr
 from facectx.demo import (
     FACE_CHOICES,
     INPAINT_MASKS,
+    MAX_SAMPLES,
     NO_INPAINT,
     AppError,
     Demo,
@@ -125,6 +126,16 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 faces = gr.Radio(
                     list(FACE_CHOICES), value=demo.faces, label="Faces", elem_id="faces"
                 )
+            samples = gr.Slider(
+                1,
+                MAX_SAMPLES,
+                value=1,
+                step=1,
+                label="Portraits per face",
+                info="The exemplar model gives each face several contexts.",
+                visible=demo.hallucinator.sampling,
+                elem_id="samples",
+            )
             with gr.Accordion("New background (optional)", open=False):
                 background = photo_input(
                     label="Background image", sources=["upload"], height=200, elem_id="background"
@@ -138,6 +149,15 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 backgrounds = _faces_gallery(
                     "On the new background", "faces-background", visible=False
                 )
+            candidates = gr.Gallery(
+                label="Portraits per face (face, sample)",
+                columns=MAX_SAMPLES,
+                height=200,
+                object_fit="contain",
+                allow_preview=True,
+                visible=False,
+                elem_id="faces-samples",
+            )
             pasted = gr.Image(
                 label="Pasted back into the photo",
                 interactive=False,
@@ -153,6 +173,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
         detector_name,
         faces_name,
         background_path,
+        samples_count,
         progress=gr.Progress(),  # noqa: B008 (gradio's idiom: it passes a tracker per request)
     ):
         try:
@@ -162,6 +183,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 detector=detector_name,
                 background=background_path,
                 progress=lambda f, d: progress(f, desc=d),
+                samples=int(samples_count or 1),
             )
             progress(0.95, desc="Saving the results")
             saved = demo.save_hallucinated(result)
@@ -172,6 +194,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 _status(message, error=True),
                 [],
                 [],
+                gr.update(value=[], visible=False),
                 gr.update(value=[], visible=False),
                 None,
                 gr.update(value=None, visible=False),
@@ -185,19 +208,25 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
             for i in range(1, n + 1)
             if f"face{i}_background" in files
         ]
+        several = [
+            (str(files[f"face{i}_sample{j}"]), f"face {i}, sample {j + 1}")
+            for i, f in enumerate(result.faces, 1)
+            for j in range(len(f.candidates))
+        ]
         return (
             _status(text),
             [(str(files[f"face{i}_masked"]), caption[i - 1]) for i in range(1, n + 1)],
             [(str(files[f"face{i}_portrait"]), caption[i - 1]) for i in range(1, n + 1)],
             gr.update(value=with_bg, visible=bool(with_bg)),
+            gr.update(value=several, visible=bool(several)),
             str(files["pasted"]),
             gr.update(value=str(saved.zip), visible=True),
         )
 
     run.click(
         on_run,
-        [photo, detector, faces, background],
-        [status, masked, portraits, backgrounds, pasted, download],
+        [photo, detector, faces, background, samples],
+        [status, masked, portraits, backgrounds, candidates, pasted, download],
         concurrency_id="models",
         api_name="hallucinate",
     )

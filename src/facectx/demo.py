@@ -38,10 +38,14 @@ INPAINT_MASKS = ("facial", "ocular", "center", "irregular", "drawn")
 EXAMPLES = ("AJ_Lamas_0001_0.png", "Aaron_Peirsol_0001_0.png", "Abdullah_Gul_0006_0.png")
 #: result folders kept on disk per app (older ones are deleted; the page shows the latest)
 KEEP_RUNS = 20
+#: most portraits per face the page asks of a model that gives several (the exemplar model)
+MAX_SAMPLES = 8
 
 #: what the Inpaint tab says when the app was started without a SwapInpaint checkpoint
 NO_INPAINT = (
-    "Inpainting needs a SwapInpaint checkpoint and none ships with facectx: train one with "
+    "Inpainting needs a SwapInpaint model: the one shipped with facectx (lfw-swap-128) could "
+    "not be loaded here (the server's log says why; `python -m facectx.weights list` shows "
+    "whether it is installed) and no inpaint_ckpt= was given. Train one with "
     "`python -m facectx.train experiment=swapinpaint_quickstart`, then start the app with "
     "`inpaint_ckpt=RUN/checkpoints/last.ckpt`."
 )
@@ -256,6 +260,8 @@ class HallucinatedFace:
     masked: np.ndarray  # the generator's input: black outside ``keep``
     portrait: np.ndarray  # with hallucinated context; equal to ``aligned`` on ``keep``
     background: np.ndarray | None = None  # the portrait on the user's background
+    # samples > 1: the K portraits the model gave (``portrait`` is the first); else empty
+    candidates: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -294,7 +300,8 @@ class Demo:
     """The models behind the page, and photo -> result functions (no gradio here).
 
     Args:
-        hallucinator: a ``facectx.inference.Hallucinator``.
+        hallucinator: a ``facectx.inference.Hallucinator`` (or any ``PortraitModel``: with
+            the exemplar model the page offers several portraits per face).
         inpainter: a ``facectx.inference.Inpainter`` or None (the Inpaint tab then says how to
             get a checkpoint).
         detector, faces: the options the page starts with; ``detector`` must be able to run
@@ -393,16 +400,23 @@ class Demo:
         detector: str | None = None,
         background: str | os.PathLike | np.ndarray | None = None,
         progress: ProgressFn | None = None,
+        samples: int = 1,
     ) -> Hallucinated:
         """Photo in: every face aligned and masked, with hallucinated context, optionally on a
-        new ``background``, and the photo with the context pasted back."""
+        new ``background``, and the photo with the context pasted back. ``samples`` K > 1 (a
+        model that gives several, at most :data:`MAX_SAMPLES`): K portraits per face, the first
+        one shown on the background and pasted back."""
         from facectx.segment import replace_background
 
+        model = self.hallucinator
+        samples = int(samples)
+        if not 1 <= samples <= MAX_SAMPLES or (samples > 1 and not model.sampling):
+            most = MAX_SAMPLES if model.sampling else 1
+            raise AppError(f"This model gives 1 to {most} portraits per face, not {samples}.")
         step = progress or (lambda fraction, desc: None)
         step(0.0, "Reading the photo")
         image = read_photo(photo, "the photo")
         bg = None if background is None else read_photo(background, "the background image")
-        model = self.hallucinator
         with self._lock:
             step(0.1, "Detecting faces and landmarks")
             preparer = self.preparer(
@@ -411,11 +425,21 @@ class Demo:
             found = self.find_faces(image, preparer)
             step(0.5, f"Hallucinating context for {len(found.faces)} face(s)")
             keeps = [(f.mask * f.valid).astype(np.uint8) for f in found.faces]
-            portraits = model.hallucinate_uint8([f.image for f in found.faces], keeps)
+            outs = model.hallucinate_uint8(
+                [f.image for f in found.faces],
+                keeps,
+                landmarks=[f.landmarks for f in found.faces],
+                valid=[f.valid for f in found.faces],
+                samples=samples,
+            )
+        portraits = outs[:, 0] if samples > 1 else outs
         results = [
             HallucinatedFace(f.image, k, masked_face(f.image, k), p)
             for f, k, p in zip(found.faces, keeps, portraits, strict=True)
         ]
+        if samples > 1:
+            for r, several in zip(results, outs, strict=True):
+                r.candidates = list(several)
         if bg is not None:
             step(0.7, "Replacing the background")
             for r in results:
@@ -444,7 +468,9 @@ class Demo:
             text += f"; {', or '.join(tries)}." if tries else "."
         h, w = result.photo.shape[:2]
         size = result.faces[0].portrait.shape[0]
-        return text + f" Portraits are {size} px; the photo is {w}×{h}."
+        k = len(result.faces[0].candidates)
+        several = f" {k} portraits per face (the first is pasted back)." if k > 1 else ""
+        return text + f" Portraits are {size} px; the photo is {w}×{h}." + several
 
     # ---- inpaint ---------------------------------------------------------------------------
     def inpaint(
@@ -520,14 +546,16 @@ class Demo:
         return folder
 
     def save_hallucinated(self, result: Hallucinated) -> SavedFiles:
-        """PNG files of a result (face<i>_masked/portrait/mask/background.png, pasted.png)
-        and a zip of them all."""
+        """PNG files of a result (face<i>_masked/portrait/mask/background.png, with several
+        samples face<i>_sample<j>.png, pasted.png) and a zip of them all."""
         images: dict[str, Path] = {}
         for i, f in enumerate(result.faces, 1):
             images[f"face{i}_aligned"] = f.aligned
             images[f"face{i}_masked"] = f.masked
             images[f"face{i}_mask"] = f.keep * 255
             images[f"face{i}_portrait"] = f.portrait
+            for j, candidate in enumerate(f.candidates):
+                images[f"face{i}_sample{j}"] = candidate
             if f.background is not None:
                 images[f"face{i}_background"] = f.background
         images["pasted"] = result.pasted

@@ -88,6 +88,9 @@ def run(cfg) -> HallucinateSummary:
         preview=bool(cfg.preview),
         limit=cfg.get("limit"),
         progress=bool(cfg.progress),
+        samples=int(cfg.samples),
+        seed=int(cfg.seed),
+        top=int(cfg.top),
     )
     print_summary(summary, cfg.output)
     log.info(

@@ -1,7 +1,8 @@
 """Identity-specific inpainting of raw photos with a trained SwapInpaint model.
 
-One photo::
+One photo, with the model shipped with facectx (no ``ckpt=``; the log says which) or your own::
 
+    python -m facectx.inpaint image=photo.jpg reference=other.jpg mask=facial output=out.png
     python -m facectx.inpaint ckpt=RUN/checkpoints/last.ckpt image=photo.jpg \\
         reference=other.jpg mask=facial output=out.png
 
@@ -13,7 +14,8 @@ A folder (one reference for all, or a CSV of ``image,reference`` pairs)::
 The command line only: compose ``conf/inpaint.yaml``, build the mask and detector, make one
 library call (:func:`facectx.inference.inpaint_jobs.inpaint_photos`, which says what happens to
 each photo; batch mode writes ``outputs.csv`` and ``skipped.csv`` and resumes). The
-Lightning-free API is :class:`facectx.inference.Inpainter` (``Inpainter.from_checkpoint(path)``).
+Lightning-free API is :class:`facectx.inference.Inpainter` (``Inpainter.from_checkpoint(path)``,
+``Inpainter.from_pretrained("lfw-swap-128")``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from facectx._conf import ConfigError, config_dir
+from facectx._conf import config_dir
 from facectx.inference.inpaint_jobs import (
     OUTPUT_COLUMNS,
     SKIPPED_COLUMNS,
     inpaint_photos,
     photo_jobs,
 )
+from facectx.inference.inpainter import NO_SHIPPED_INPAINTER
 
 log = logging.getLogger("facectx.inpaint")
 
@@ -58,12 +61,9 @@ def mask_arguments(argv: list[str]) -> list[str]:
     return out
 
 
-#: what ``inpaint`` says when no checkpoint is given (no SwapInpaint model ships with facectx)
-NO_CKPT = (
-    "inpaint needs ckpt=<a SwapInpaint checkpoint>; none ships with facectx. Train one with "
-    "`python -m facectx.train experiment=swapinpaint_quickstart` and pass "
-    "ckpt=<its run folder>/checkpoints/last.ckpt"
-)
+#: the first line (a format string over ``{name}``) of what ``inpaint`` says when no ``ckpt=`` is
+#: given and the shipped model's file is missing; the registry's not-found text follows it
+NO_CKPT = NO_SHIPPED_INPAINTER
 
 
 def run(cfg: DictConfig) -> dict[str, int]:
@@ -71,11 +71,10 @@ def run(cfg: DictConfig) -> dict[str, int]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None:
-        raise ConfigError(NO_CKPT)
+    ckpt = None if OmegaConf.is_missing(cfg, "ckpt") or cfg.ckpt is None else str(cfg.ckpt)
     mask = cfg.mask_file if cfg.get("mask_file") else instantiate(cfg.mask)
     return inpaint_photos(
-        ckpt=cfg.ckpt,
+        ckpt=ckpt,  # None: the model shipped with facectx
         image=cfg.image,
         output=cfg.output,
         reference=cfg.reference,

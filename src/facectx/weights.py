@@ -39,6 +39,8 @@ TABLE_MIN_COLUMNS = 120
 def _pinned(spec) -> str:
     if not spec.sha256:
         return "not pinned"
+    if any(c not in "0123456789abcdefABCDEF" for c in spec.sha256):
+        return "not pinned yet (placeholder)"
     return "pinned" if len(spec.sha256) == 64 else "pinned (prefix)"
 
 

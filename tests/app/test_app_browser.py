@@ -28,8 +28,6 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from swapinpaint.conftest import swapinpaint_checkpoint
-
 from .conftest import plain_image
 
 PHOTO = "couple.jpg"  # two faces, 2280x1588
@@ -75,8 +73,8 @@ def app_server(tmp_path_factory, browser_paths):
 
     root = tmp_path_factory.mktemp("app-server")
     port = free_port()
-    # a random-init SwapInpaint model with the real (shipped) dlib identity network
-    ckpt = swapinpaint_checkpoint(root / "inpaint.ckpt", 128, 128, "dlib-resnet")
+    # no ckpt= and no inpaint_ckpt=: the page runs the models a fresh install ships
+    # (exemplar-lfw-128 for portraits, lfw-swap-128 for the inpaint tab)
     env = {
         **os.environ,
         "GRADIO_TEMP_DIR": str(root / "gradio"),  # uploads and results stay in tmp
@@ -89,7 +87,6 @@ def app_server(tmp_path_factory, browser_paths):
             "-m",
             "facectx.app",
             f"port={port}",
-            f"inpaint_ckpt={ckpt}",
             f"paths.log_dir={root / 'logs'}",
         ],
         cwd=root,
@@ -355,7 +352,9 @@ def test_a_file_that_is_no_image_shows_the_error(driver, app_url, tmp_path):
     _screenshot(driver, tmp_path, "app_unreadable.png")
 
 
-def test_inpaint_with_a_reference_at_full_resolution(driver, app_url, wild_photos, tmp_path):
+def test_inpaint_with_a_reference_at_full_resolution(
+    driver, app_url, app_server, wild_photos, tmp_path
+):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -382,6 +381,8 @@ def test_inpaint_with_a_reference_at_full_resolution(driver, app_url, wild_photo
     status = driver.find_element(By.CSS_SELECTOR, "#inpaint-status").text
     assert status.startswith("1 face(s) inpainted")
     _screenshot(driver, tmp_path, "app_inpaint.png")
+    log = app_server[1].read_text(encoding="utf-8", errors="replace")
+    assert "lfw-swap-128" in log, log[-2000:]  # the shipped SwapInpaint model, no checkpoint
     assert _remote_requests(driver, app_url) == []
 
 

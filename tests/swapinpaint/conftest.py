@@ -197,3 +197,65 @@ def swapinpaint_checkpoint(path, size: int, id_dim: int, name: str, seed: int = 
         path,
     )
     return path
+
+
+# ---- the shipped SwapInpaint model, pointed at a tiny stand-in --------------------------------
+SHIPPED_ENTRY = "inpainter-lfw-swap-128"
+
+
+def register_tiny_identity(monkeypatch) -> None:
+    """``tiny-identity`` as a registry entry (for the test's duration), so a model naming it loads
+    its identity network through ``facectx.pretrained.load``, as the shipped model does."""
+    from facectx.pretrained import registry
+
+    entry = registry.Entry(
+        name=TinyIdentity.name,
+        builder=lambda fetch, **_: TinyIdentity(),
+        files={"weights": registry.WeightsFile(filename="tiny-identity.pt", source="tests")},
+        summary="test identity network",
+        input="canonical [-1,1]",
+        output="(B, 16)",
+    )
+    monkeypatch.setitem(registry._REGISTRY, entry.name, entry)
+
+
+def point_shipped_inpainter(monkeypatch, folder: Path, sha256: str | None = "", **changes):
+    """Make the shipped SwapInpaint entry look in ``folder`` ($FACECTX_WEIGHTS) first, pinned to
+    its file's sha256 (``sha256=""``) or to ``sha256``; ``changes`` edit its file record (e.g.
+    ``filename``/``package_path`` of a file that is nowhere). Returns the file's path there."""
+    import dataclasses
+
+    from facectx.pretrained import registry
+
+    entry = registry.get_entry(SHIPPED_ENTRY)
+    spec = dataclasses.replace(entry.files["weights"], **changes)
+    path = folder / spec.filename
+    if sha256 == "" and path.is_file():
+        sha256 = registry.sha256sum(path)
+    spec = dataclasses.replace(spec, sha256=sha256 or None, size=None)
+    monkeypatch.setitem(
+        registry._REGISTRY, SHIPPED_ENTRY, dataclasses.replace(entry, files={"weights": spec})
+    )
+    monkeypatch.setenv("FACECTX_WEIGHTS", str(folder))
+    return path
+
+
+def hide_shipped_inpainter(monkeypatch) -> None:
+    """The shipped SwapInpaint file nowhere on the resolution path (as before it is built)."""
+    point_shipped_inpainter(
+        monkeypatch,
+        Path("/nonexistent"),
+        sha256=None,
+        filename="missing_inpainter.pt",
+        package_path="assets/pretrained/missing_inpainter.pt",
+    )
+
+
+def pack_tiny_inpainter(path: Path, size: int = 128, seed: int = 0) -> Path:
+    """A random-init tiny C and G (``tiny-identity``, 16-D) packed as a shipped file."""
+    from facectx.pretrained.inpainters import pack_swapinpaint, packed_meta
+
+    torch.manual_seed(seed)
+    net = SwapInpaint(ContentInference(size, width=TINY_WIDTH), SwapGenerator(size, 16, TINY_WIDTH))
+    meta = packed_meta(net, {"name": TinyIdentity.name, "feature_dim": 16}, ema=True)
+    return pack_swapinpaint(net, meta, path)

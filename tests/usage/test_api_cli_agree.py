@@ -176,8 +176,9 @@ def test_weights_cli_unknown_name_lists_the_known_ones(command, capsys):
     assert not err.startswith("'")
 
 
-def test_no_pretrained_inpainter_ships_and_the_error_says_what_to_do():
+def test_a_hallucinator_name_given_to_the_inpainter_says_what_to_do():
     from facectx.inference.inpainter import Inpainter
 
     msg = _unknown(lambda: Inpainter.from_checkpoint("pretrained:lfw-128"))
     assert "swapinpaint_quickstart" in msg and "facectx.hallucinate" in msg
+    assert "lfw-swap-128" in msg  # the shipped SwapInpaint model

@@ -11,7 +11,7 @@ import pytest
 import facectx
 
 CLI = ("prepare", "hallucinate", "background", "inpaint", "augment", "train", "evaluate")
-CLI += ("report", "export", "app", "weights")
+CLI += ("report", "export", "app", "weights", "bank")
 SRC = Path(facectx.__file__).parent
 
 

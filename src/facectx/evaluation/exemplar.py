@@ -6,12 +6,14 @@ moving its colours toward the input face's and shifting it to meet the face at t
 Unlike ``nearest_neighbour`` (identity only, plain paste) it can give several contexts per face:
 ``sample`` picks which of the candidates, ``top`` > 1 draws them at random among the best
 ``top`` (seeded by ``seed`` and the face id, so a face gets the same candidates in any batch).
+The bank is a prepared folder (``train_root``) or a packed bank file (``bank``, what
+``python -m facectx.bank`` writes and ``ExemplarHallucinator`` ships with); both go through the
+same :class:`facectx.zoo.exemplar.ExemplarModel`.
 """
 
 from __future__ import annotations
 
 import logging
-import zlib
 
 import torch
 from torch import Tensor
@@ -22,11 +24,9 @@ from facectx.evaluation.method import Method, Prediction, cache_path
 from facectx.zoo.exemplar import (
     TERMS,
     ExemplarBank,
-    choose,
+    ExemplarModel,
+    FaceItems,
     describe_faces,
-    fit_exemplar,
-    similarity,
-    warp,
 )
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,11 @@ class Exemplar(Method):
     Args:
         train_root: prepared folder of training faces; None = the embedded sample.
         train_split: manifest split to search; None = every row.
-        feature: ``facectx.pretrained`` identity entry for the ``identity`` term.
+        bank: a packed bank file (``python -m facectx.bank``), or ``pretrained`` /
+            ``pretrained:NAME`` for one shipped with facectx: descriptors and exemplar images
+            come from it and ``train_root`` / ``train_split`` are not read. None = the folder.
+        feature: ``facectx.pretrained`` identity entry for the ``identity`` term (with a bank:
+            the network its features were computed with).
         feature_path: explicit weight file for ``feature``; None = the registry rule.
         weights: retrieval term -> weight (``identity``, ``shape``, ``colour``, ``hull``,
             ``coverage``; each z-scored over the bank); None = identity 1, shape 1, colour 1,
@@ -52,13 +56,15 @@ class Exemplar(Method):
         harmonise_radius: px, e-folding distance between the two.
         seam_band: px of known face used to measure the seam offset (0 = off).
         seam_falloff: px, e-folding distance of the seam offset into the hole.
+        face_band: px, width of the ring outside the hull where the input face, extended
+            outward, replaces the exemplar (0 = off).
         black_invalid: keep pixels outside the input photo (``valid`` 0) black, as in the
             originals.
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
         cache_dir: folder for the cached bank descriptors and identity features (the latter
-            shared with ``nearest_neighbour``); None = no cache.
+            shared with ``nearest_neighbour``); None = no cache. Unused with ``bank``.
         batch_size: training faces described at a time.
         name: row label.
     """
@@ -69,6 +75,7 @@ class Exemplar(Method):
         self,
         train_root: str | None = None,
         train_split: str | None = "train",
+        bank: str | None = None,
         feature: str = "dlib-resnet",
         feature_path: str | None = None,
         weights: dict[str, float] | None = None,
@@ -81,6 +88,7 @@ class Exemplar(Method):
         harmonise_radius: float = 16.0,
         seam_band: float = 3.0,
         seam_falloff: float = 8.0,
+        face_band: float = 2.0,
         black_invalid: bool = True,
         inpaint_invalid: bool = True,
         align: bool = False,
@@ -96,6 +104,7 @@ class Exemplar(Method):
         self.name = name
         self.train_root = train_root
         self.train_split = train_split
+        self.bank_file = None if bank is None else str(bank)
         self.feature = feature
         self.feature_path = feature_path
         self.weights = {k: float(v) for k, v in weights.items()}
@@ -109,26 +118,62 @@ class Exemplar(Method):
             "harmonise_radius": float(harmonise_radius),
             "seam_band": float(seam_band),
             "seam_falloff": float(seam_falloff),
-            "black_invalid": bool(black_invalid),
+            "face_band": float(face_band),
+            "inpaint_invalid": bool(inpaint_invalid),
+            "align": bool(align),
         }
-        self.inpaint = bool(inpaint_invalid)
-        self.align = bool(align)
+        self.black_invalid = bool(black_invalid)
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.faces = None
         self.net = None
         self.bank: ExemplarBank | None = None
+        self.model: ExemplarModel | None = None
 
     # -- the bank -------------------------------------------------------------------------
 
     def setup(self, size: int, device: torch.device) -> None:
-        self.faces = _train_faces(self.train_root, self.train_split, size, "exemplar")
         self.device = device
         if self.weights.get("identity"):
             from facectx.pretrained import load
 
             self.net = load(self.feature, path=self.feature_path).to(device)
-        self.bank = self._bank()
+        if self.bank_file is not None:
+            source = self._packed(size)
+            self.bank = source.bank
+        else:
+            self.faces = _train_faces(self.train_root, self.train_split, size, "exemplar")
+            self.bank = self._bank()
+            source = FaceItems(self.faces)
+        self.model = ExemplarModel(
+            self.bank,
+            source,
+            self.net,
+            self.weights,
+            self.exclude_same_person,
+            self.top,
+            self.seed,
+            self.fit,
+            self.black_invalid,
+        )
+
+    def _packed(self, size: int):
+        """The packed bank ``bank`` names, refused when it cannot serve this evaluation."""
+        from facectx.pretrained.exemplar_bank import load_bank, resolve_bank
+
+        packed = load_bank(resolve_bank(self.bank_file))
+        if packed.size != size:
+            raise ConfigError(
+                f"exemplar: the bank {packed.path} holds {packed.size} px faces but the "
+                f"evaluated faces are {size} px"
+            )
+        made_with = packed.meta.get("feature")
+        if self.weights.get("identity") and made_with != self.feature:
+            raise ConfigError(
+                f"exemplar: the bank {packed.path} has identity features of {made_with}, not "
+                f"{self.feature}; set feature={made_with} or weights.identity=0"
+            )
+        return packed
 
     def _cached(self, stem: str, key: str, compute):
         path = cache_path(self.cache_dir, stem, key)
@@ -189,48 +234,16 @@ class Exemplar(Method):
     @torch.inference_mode()
     def candidates(self, batch: dict, k: int) -> Tensor:
         """(B, k) bank rows for a batch: by rank, or drawn per face among the best ``top``."""
-        assert self.bank is not None, "call setup() first"
-        masked, mask, valid = batch["masked"], batch["mask"], batch["valid"]
-        query = describe_faces(masked.cpu(), mask.cpu(), valid.cpu(), batch["landmarks"].cpu())
-        if self.net is not None:
-            query["identity"] = torch.nn.functional.normalize(self.net(masked).float().cpu(), dim=1)
-        scores = self.bank.scores(query, self.weights)
-        persons = batch.get("person_name") or [""] * len(masked)
-        banned = self.bank.banned(list(batch["id"]), list(persons), self.exclude_same_person)
-        rows = []
-        for i, face_id in enumerate(batch["id"]):
-            gen = None
-            if self.top > k:
-                gen = torch.Generator().manual_seed(
-                    self.seed * 1_000_003 + zlib.crc32(face_id.encode())
-                )
-            rows.append(choose(scores[i : i + 1], banned[i : i + 1], k, self.top, gen)[0])
-        return torch.stack(rows)
+        assert self.model is not None, "call setup() first"
+        query = self.model.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+        return self.model.candidates(query, k, list(batch["id"]), batch.get("person_name"))
 
     @torch.inference_mode()
     def render(self, batch: dict, rows: Tensor) -> Tensor:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar."""
-        items = [self.faces[int(j)] for j in rows]
-        dev = batch["masked"].device
-        exemplar = torch.stack([it["image"] for it in items]).to(dev)
-        hull = torch.stack([it["mask"] for it in items]).to(dev)
-        ex_valid = torch.stack([it["valid"] for it in items]).to(dev)
-        if self.align:  # similarity warp of the exemplar onto the input's landmarks
-            src = torch.stack([it["landmarks"] for it in items])
-            m = similarity(src, batch["landmarks"].cpu())
-            exemplar, hull, ex_valid = warp(exemplar, m), warp(hull, m), warp(ex_valid, m)
-            hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
-        ex_valid = ex_valid if self.inpaint else None
-        stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
-        return fit_exemplar(
-            exemplar,
-            stats,
-            hull,
-            batch["masked"],
-            batch["mask"],
-            batch["valid"],
-            exemplar_valid=ex_valid,
-            **self.fit,
+        assert self.model is not None, "call setup() first"
+        return self.model.render(
+            rows, batch["masked"], batch["mask"], batch["valid"], batch["landmarks"]
         )
 
     def samples(self, batch: dict, k: int) -> tuple[Tensor, Tensor]:
@@ -246,17 +259,19 @@ class Exemplar(Method):
         return Prediction(out, [None] * len(out), notes)
 
     def describe(self) -> str:
-        root = self.train_root or "embedded sample"
+        if self.bank_file is not None:
+            where = f"the packed bank {self.bank_file}"
+        else:
+            root = self.train_root or "embedded sample"
+            where = f"{root} (split {self.train_split})"
         n = len(self.bank) if self.bank is not None else "?"
         w = ", ".join(f"{k} {v:g}" for k, v in self.weights.items() if v)
         fit = ", ".join(f"{k}={v}" for k, v in self.fit.items())
-        fit += f", inpaint_invalid={self.inpaint}, align={self.align}"
+        fit += f", black_invalid={self.black_invalid}"
         pick = f"candidate {self.sample}" + (
             f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
         )
-        return (
-            f"{self.name}: {pick} of {n} faces of {root} (split {self.train_split}) by {w}; {fit}"
-        )
+        return f"{self.name}: {pick} of {n} faces of {where} by {w}; {fit}"
 
 
 __all__ = ["Exemplar"]

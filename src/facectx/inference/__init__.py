@@ -1,8 +1,11 @@
 """Inference without Lightning: trained models as plain objects.
 
 * :class:`Hallucinator` (context hallucination; ``from_pretrained("lfw-128")``,
-  ``from_checkpoint(path)``) in ``inference.hallucinator``;
-* :class:`Inpainter` (SwapInpaint, identity-specific inpainting) in ``inference.inpainter``;
+  ``from_checkpoint(path)``) in ``inference.hallucinator``, and the exemplar model
+  :class:`ExemplarHallucinator` (``from_pretrained("exemplar-lfw-128", samples=K)``; its bank
+  file from :func:`pack_bank`) in ``inference.exemplar``, both a :class:`PortraitModel`;
+* :class:`Inpainter` (SwapInpaint, identity-specific inpainting; ``from_pretrained("lfw-swap-128")``,
+  ``from_checkpoint(path)``) in ``inference.inpainter``;
 * the checkpoint contract's reader (``load_checkpoint``, ``CheckpointError``) from
   ``facectx.checkpoint``.
 
@@ -22,10 +25,14 @@ _LAZY = {
     "load_checkpoint": "facectx.checkpoint",
     "Hallucinator": "facectx.inference.hallucinator",
     "load_hallucinator": "facectx.inference.hallucinator",
+    "PortraitModel": "facectx.inference.portrait_model",
+    "ExemplarHallucinator": "facectx.inference.exemplar",
+    "pack_bank": "facectx.inference.exemplar",
     "AlignedResult": "facectx.inference.inpainter",
     "InpaintError": "facectx.inference.inpainter",
     "Inpainter": "facectx.inference.inpainter",
     "PhotoResult": "facectx.inference.inpainter",
+    "load_inpainter": "facectx.inference.inpainter",
     "mask_kind": "facectx.inference.inpainter",
     "read_hole_file": "facectx.inference.inpainter",
 }

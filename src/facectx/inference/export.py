@@ -1,4 +1,5 @@
-"""Export a hallucination generator to TorchScript, ONNX or a packed facectx file, and check it.
+"""Export a hallucination generator to TorchScript, ONNX or a packed facectx file, and check it;
+pack a SwapInpaint model (:func:`export_swapinpaint`, ``packed`` only).
 
 The library behind ``python -m facectx.export`` (the command line only composes the config and
 calls :func:`export_model`). The exported model is :class:`InferenceModel`: ``(masked (B,3,S,S), mask (B,1,S,S)) -> (B,3,S,S)``,
@@ -29,8 +30,9 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -223,6 +225,93 @@ def _require_onnx() -> None:
         )
 
 
+@dataclass
+class _Export:
+    """One export under way (:func:`export_model`, :func:`export_swapinpaint`): its format,
+    checkpoint and output file, the largest accepted difference to eager PyTorch, ``what`` it
+    writes (named by the error and the log, e.g. ``exported onnx model``; the first word stands
+    in the log's ``|... - eager|``), ``done`` (the log line's head, e.g. ``exported onnx``) and
+    when it began."""
+
+    format: str
+    ckpt: str | os.PathLike | None
+    path: Path
+    tolerance: float
+    what: str
+    done: str
+    t0: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def begin(
+        cls,
+        format: str,
+        ckpt: str | os.PathLike | None,
+        output: str,
+        tolerance: float | None,
+        what: str,
+        done: str,
+    ) -> _Export:
+        """``tolerance`` None = the format's default (:data:`DEFAULT_TOLERANCE`)."""
+        tolerance = DEFAULT_TOLERANCE[format] if tolerance is None else float(tolerance)
+        return cls(format, ckpt, Path(output).expanduser().resolve(), tolerance, what, done)
+
+    @contextmanager
+    def temporary(self) -> Iterator[Path]:
+        """A temporary file beside the output (its folder created), renamed over the output
+        when the block ends and removed when it raises: the output is whole or absent."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            yield tmp
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def report(
+        self,
+        size: int,
+        diff: float,
+        n: int,
+        inputs: dict[str, str],
+        output: str,
+        opset: int | None = None,
+    ) -> ExportReport:
+        """The :class:`ExportReport` of the parity check (``diff`` = max |exported - eager| on
+        ``n`` inputs), written to ``<output>.json``; raises ``ValueError`` when ``diff`` is over
+        the tolerance, else logs it."""
+        path = self.path
+        report = ExportReport(
+            format=self.format,
+            path=str(path),
+            size=size,
+            checkpoint=str(self.ckpt),
+            max_abs_diff=diff,
+            faces_checked=n,
+            tolerance=self.tolerance,
+            seconds=round(time.perf_counter() - self.t0, 2),
+            inputs=inputs,
+            output=output,
+            torch=torch.__version__,
+            opset=opset,
+        )
+        path.with_name(path.name + ".json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+        if diff > self.tolerance:
+            raise ValueError(
+                f"{path}: {self.what} differs from eager PyTorch by {diff:.3g} "
+                f"> tolerance {self.tolerance:g} on {n} inputs"
+            )
+        log.info(
+            "%s to %s: max |%s - eager| = %.2e on %d inputs (%d real faces)",
+            self.done,
+            path,
+            self.what.split()[0],
+            diff,
+            n,
+            max(0, n - 2),
+        )
+        return report
+
+
 def export_model(
     ckpt: str | None,
     format: str,
@@ -239,7 +328,8 @@ def export_model(
 
     Args:
         ckpt: checkpoint written by ``python -m facectx.train`` or a packed generator;
-            None (or ``pretrained:NAME``) = a model shipped with facectx.
+            None (or ``pretrained:NAME``) = a model shipped with facectx. A SwapInpaint
+            checkpoint exports as ``packed`` only (:func:`export_swapinpaint`).
         format: one of :data:`FORMATS`.
         output: file to write (parent folders are created); ``<output>.json`` gets the report.
         use_ema: export the EMA weights when the checkpoint has them.
@@ -257,30 +347,32 @@ def export_model(
     Raises:
         ValueError: the exported model differs from eager by more than ``tolerance``.
     """
-    from facectx.inference import load_hallucinator
+    from facectx.inference.hallucinator import cascade_generator, load_hallucinator
 
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if generator is None and is_swapinpaint(ckpt):
+        return export_swapinpaint(
+            str(ckpt), format, output, use_ema, check_faces, check_root, tolerance, dtype
+        )
     if format == "onnx":
         _require_onnx()
-    tolerance = DEFAULT_TOLERANCE[format] if tolerance is None else float(tolerance)
-    t0 = time.perf_counter()
+    job = _Export.begin(
+        format, ckpt, output, tolerance, f"exported {format} model", f"exported {format}"
+    )
     loaded = None
     if generator is None:
         loaded = load_hallucinator(ckpt, use_ema=use_ema)
-        generator, ckpt = loaded.generator, loaded.source
+        generator, job.ckpt = cascade_generator(loaded, "export"), loaded.source
     generator = generator.cpu().eval()
     model = InferenceModel(generator, portable_pyramid=format == "onnx")
-    size = model.size
-    path = Path(output).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    size, path = model.size, job.path
     gen = torch.Generator().manual_seed(0)
     example = (
         torch.rand(2, 3, size, size, generator=gen) * 2 - 1,
         (torch.rand(2, 1, size, size, generator=gen) > 0.5).float(),
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with job.temporary() as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", FutureWarning)
@@ -314,9 +406,6 @@ def export_model(
                     dynamic_axes={n: {0: "batch"} for n in (*INPUT_NAMES, OUTPUT_NAME)},
                     opset_version=int(opset),
                 )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
     run = _run_packed(path) if format == "packed" else load_exported(path)
     checks = [example]
@@ -333,39 +422,155 @@ def export_model(
             )
         diff = max(diff, float((out - ref).abs().max()))
         n += masked.shape[0]
-    report = ExportReport(
-        format=format,
-        path=str(path),
-        size=size,
-        checkpoint=str(ckpt),
-        max_abs_diff=diff,
-        faces_checked=n,
-        tolerance=tolerance,
-        seconds=round(time.perf_counter() - t0, 2),
+    return job.report(
+        size,
+        diff,
+        n,
         inputs={
             "masked": f"(B, 3, {size}, {size}) float32 in [-1, 1]: pixel/127.5 - 1, "
             "-1 where mask is 0",
             "mask": f"(B, 1, {size}, {size}) float32 keep-mask: 1 = face pixel kept, 0 = generate",
         },
         output=f"(B, 3, {size}, {size}) float32 in [-1, 1]; equals masked where mask is 1",
-        torch=torch.__version__,
         opset=int(opset) if format == "onnx" else None,
     )
-    (path.with_name(path.name + ".json")).write_text(json.dumps(asdict(report), indent=2) + "\n")
-    if diff > tolerance:
+
+
+# ---------------------------------------------------------------------------- SwapInpaint
+
+
+def is_swapinpaint(ckpt: str | os.PathLike | None) -> bool:
+    """Whether ``ckpt`` names a SwapInpaint model: a shipped one (``pretrained:NAME``) or a
+    file whose facectx record says ``swapinpaint`` (anything unreadable: False, the
+    hallucinator's loader then says why)."""
+    from facectx.checkpoint import CheckpointError, load_checkpoint
+    from facectx.pretrained.inpainters import PRETRAINED_INPAINTERS
+
+    text = "" if ckpt is None else str(ckpt).strip()
+    if text.startswith("pretrained:"):
+        return text.partition(":")[2] in PRETRAINED_INPAINTERS
+    if not text or text == "pretrained" or not Path(text).expanduser().is_file():
+        return False
+    try:
+        record = load_checkpoint(Path(text).expanduser()).get("facectx")
+    except CheckpointError:
+        return False
+    return isinstance(record, dict) and record.get("kind") == "swapinpaint"
+
+
+def swapinpaint_check_inputs(
+    size: int, check_faces: int = 16, root: str | os.PathLike | None = None
+) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """(masked, keep mask, reference) batches for a SwapInpaint parity check at ``size`` px:
+    two random faces, then ``check_faces`` real ones of a prepared folder (None = the embedded
+    sample) with a centre hole (the middle half of the side), each with the next face as its
+    reference."""
+    gen = torch.Generator().manual_seed(0)
+    keep = torch.ones(1, 1, size, size)
+    keep[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 0
+    image = torch.rand(2, 3, size, size, generator=gen) * 2 - 1
+    batches = [(image * keep - (1 - keep), keep.expand(2, -1, -1, -1), image.flip(0))]
+    if check_faces > 0:
+        from facectx.data.datasets import PreparedFaces
+
+        if root is None:
+            from facectx.assets import sample_root
+
+            root = sample_root()
+        ds = PreparedFaces(root)
+        faces = torch.stack([ds[i]["image"] for i in range(min(check_faces, len(ds)))])
+        if faces.shape[-1] != size:
+            faces = F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True)
+        m = keep.expand(len(faces), -1, -1, -1)
+        batches.append((faces * m - (1 - m), m, faces.roll(1, 0)))
+    return batches
+
+
+def _check_identity(meta) -> Callable[[Tensor], Tensor]:
+    """z_id for the parity check: the identity network the record names when it loads here
+    offline, else fixed random vectors of its size (the check compares C and G, not I)."""
+    from facectx.pretrained import load
+
+    info = meta.extra.get("identity") or {}
+    try:
+        net = load(str(info.get("name")), download=False)
+    except Exception as e:  # not in the registry, weights not here: C and G are still checked
+        log.info("parity check with random z_id (%s: %s)", info.get("name"), e)
+        dim = int(info.get("feature_dim") or meta.init_args["swap"]["id_dim"])
+        gen = torch.Generator().manual_seed(1)
+        return lambda ref: torch.randn(ref.shape[0], dim, generator=gen)
+
+    def embed(ref: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return net(ref)
+
+    return embed
+
+
+def export_swapinpaint(
+    ckpt: str,
+    format: str,
+    output: str,
+    use_ema: bool = True,
+    check_faces: int = 16,
+    check_root: str | None = None,
+    tolerance: float | None = None,
+    dtype: str = "float16",
+) -> ExportReport:
+    """Pack a SwapInpaint checkpoint's C and G (EMA when present and ``use_ema``) into the file
+    ``Inpainter.from_pretrained`` / ``Inpainter.from_checkpoint`` load, then check the packed
+    model against the eager float32 one (outputs X̂, Y_sp and Y) on real faces with a centre
+    hole; arguments as :func:`export_model`. ``ckpt=pretrained:NAME`` repacks a shipped model.
+
+    Raises:
+        ValueError: ``format`` is not ``packed`` (the only form of a SwapInpaint model), or the
+            packed model differs from eager by more than ``tolerance``.
+    """
+    from facectx.pretrained.inpainters import (
+        PRETRAINED_INPAINTERS,
+        load_packed_inpainter,
+        pack_checkpoint,
+        resolve_inpainter,
+    )
+
+    if format != "packed":
         raise ValueError(
-            f"{path}: exported {format} model differs from eager PyTorch by {diff:.3g} "
-            f"> tolerance {tolerance:g} on {n} inputs"
+            f"format={format}: a SwapInpaint checkpoint ({ckpt}) exports only as format=packed "
+            "(the facectx file Inpainter.from_pretrained and inpaint ckpt= load); TorchScript "
+            "and ONNX export cover the cascade hallucinator"
         )
-    log.info(
-        "exported %s to %s: max |exported - eager| = %.2e on %d inputs (%d real faces)",
-        format,
-        path,
+    what = "packed SwapInpaint model"
+    job = _Export.begin(format, ckpt, output, tolerance, what, done=what)
+    name = ckpt.partition(":")[2] if ckpt.startswith("pretrained:") else None
+    source = resolve_inpainter(name) if name in PRETRAINED_INPAINTERS else ckpt
+    with job.temporary() as tmp:
+        model, meta, _ = pack_checkpoint(source, tmp, use_ema=use_ema, dtype=dtype)
+
+    packed, _ = load_packed_inpainter(job.path)
+    embed = _check_identity(meta)
+    diff, n = 0.0, 0
+    for masked, mask, reference in swapinpaint_check_inputs(model.size, check_faces, check_root):
+        z_id = embed(reference)
+        with torch.inference_mode():
+            ref = model(masked, mask, z_id)
+            out = packed(masked, mask, z_id)
+        for key in ("content", "swapped", "output"):
+            d = (out[key].clamp(-1, 1) - ref[key].clamp(-1, 1)).abs().max()
+            diff = max(diff, float(d))
+        n += masked.shape[0]
+    size = int(model.size)
+    return job.report(
+        size,
         diff,
         n,
-        max(0, n - 2),
+        inputs={
+            "masked": f"(B, 3, {size}, {size}) float32 in [-1, 1], -1 where mask is 0",
+            "mask": f"(B, 1, {size}, {size}) float32 keep-mask: 1 = known, 0 = hole",
+            "z_id": f"(B, {model.swap.id_dim}) identity of the reference: "
+            f"{(meta.extra.get('identity') or {}).get('name')}(reference)",
+        },
+        output=f'{{"content", "swapped", "output"}}: (B, 3, {size}, {size}) float32 in [-1, 1]',
     )
-    return report
 
 
 __all__ = [
@@ -376,6 +581,9 @@ __all__ = [
     "InferenceModel",
     "antialiased_downsample",
     "export_model",
+    "export_swapinpaint",
+    "is_swapinpaint",
     "load_exported",
     "sample_faces",
+    "swapinpaint_check_inputs",
 ]

@@ -24,9 +24,9 @@ from torch import Tensor
 
 from facectx.inference.inpainter import (
     MASK_KINDS,
-    Inpainter,
     InpaintError,
     PhotoResult,
+    load_inpainter,
     read_hole_file,
 )
 
@@ -95,7 +95,7 @@ def _extras(target: Path, res: PhotoResult, aligned: bool, hole: bool) -> None:
 
 
 def inpaint_photos(
-    ckpt: str,
+    ckpt: str | None,
     image: str | None,
     output: str,
     reference: str | None = None,
@@ -113,7 +113,9 @@ def inpaint_photos(
     identity_path: str | None = None,
     progress: bool = True,
 ) -> dict[str, int]:
-    """Inpaint one photo (``output`` a file) or many (``output`` a folder, resumable); ``mask``
+    """Inpaint one photo (``output`` a file) or many (``output`` a folder, resumable) with the
+    SwapInpaint checkpoint or packed file ``ckpt`` (None, ``pretrained`` or ``pretrained:NAME``:
+    a model shipped with facectx, logged); ``mask``
     is ``facial`` | ``ocular`` | ``center``, a keep-mask callable or a mask file; ``detector`` a
     registry name (``hog``/``mtcnn``/``fan``) or a detector object (``conf/detector``); returns
     counts ``{"done", "skipped", "already_done", "total"}``. ``save_aligned`` also writes
@@ -124,9 +126,7 @@ def inpaint_photos(
     from facectx.faces.io import ImageReadError, read_image, write_png
     from facectx.folderjob import FolderJob
 
-    model = Inpainter.from_checkpoint(
-        ckpt, device=device, use_ema=use_ema, identity_path=identity_path
-    )
+    model = load_inpainter(ckpt, device=device, use_ema=use_ema, identity_path=identity_path)
     preparer = model.preparer(detector=detector, faces=faces)
     mask_spec: str | np.ndarray | Callable[..., Tensor] = mask
     if isinstance(mask, str) and mask not in MASK_KINDS:
@@ -175,7 +175,7 @@ def inpaint_photos(
 
     record = {
         "job": "inpaint",
-        "model": str(Path(ckpt).expanduser().resolve()),
+        "model": model.source,  # the checkpoint's absolute path, or pretrained:NAME@sha256
         "weights": weights_digest(model.model, model.identity),
         "image": None if pairs else str(Path(image or "").expanduser().resolve()),
         "reference": None if pairs else str(Path(reference or "").expanduser().resolve()),

@@ -1,6 +1,7 @@
 """Identity-specific inpainting without Lightning: :class:`Inpainter` loads a trained
-SwapInpaint checkpoint and fills holes in aligned faces or raw photos (at full resolution,
-Poisson-blended; only pixels inside the warped-back hole change).
+SwapInpaint checkpoint, a packed file or the model shipped with facectx
+(``Inpainter.from_pretrained("lfw-swap-128")``) and fills holes in aligned faces or raw photos
+(at full resolution, Poisson-blended; only pixels inside the warped-back hole change).
 
 ``python -m facectx.inpaint`` is the command-line front door over it.
 """
@@ -11,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,6 +33,72 @@ class InpaintError(ValueError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+#: the first line of the error when no checkpoint is given and the shipped model is missing
+NO_SHIPPED_INPAINTER = (
+    "no ckpt= given and the SwapInpaint model shipped with facectx ({name}) is not installed: "
+    "pass ckpt=<a SwapInpaint checkpoint> (`python -m facectx.train "
+    "experiment=swapinpaint_quickstart` trains one, ckpt=RUN/checkpoints/last.ckpt), or "
+    "install the file"
+)
+
+
+def inpainter_name(ckpt: str | os.PathLike | None) -> str | None:
+    """The shipped SwapInpaint model a ``ckpt=`` value names (None, ``pretrained`` or
+    ``pretrained:NAME``), or None when it is a file: the reading every tool gives ``ckpt=``
+    (``facectx.inference.hallucinator.pretrained_name`` for hallucinators)."""
+    from facectx.pretrained.inpainters import DEFAULT_INPAINTER
+
+    text = "" if ckpt is None else str(ckpt).strip()
+    if text in ("", "pretrained") or text.startswith("pretrained:"):
+        return text.partition(":")[2] or DEFAULT_INPAINTER
+    return None
+
+
+def load_inpainter(
+    ckpt: str | os.PathLike | None,
+    device: str | torch.device = "cpu",
+    use_ema: bool = True,
+    identity_path: str | None = None,
+) -> Inpainter:
+    """What the command-line tools run: a checkpoint or packed file, or, when ``ckpt`` is None
+    (or ``pretrained`` / ``pretrained:NAME``), a model shipped with facectx, saying which.
+    Without ``ckpt`` a missing shipped file raises the registry's ``WeightsNotFoundError``
+    with a first line saying how to pass a checkpoint instead."""
+    from facectx.pretrained.registry import WeightsNotFoundError
+
+    text = "" if ckpt is None else str(ckpt).strip()
+    name = inpainter_name(text)
+    if name is None:
+        return Inpainter.from_checkpoint(
+            text, device=device, use_ema=use_ema, identity_path=identity_path
+        )
+    try:
+        model = Inpainter.from_pretrained(name, device=device, identity_path=identity_path)
+    except WeightsNotFoundError as e:
+        if text or not _shipped_file_missing(name):  # asked for by name, or I's file missing
+            raise
+        raise WeightsNotFoundError(f"{NO_SHIPPED_INPAINTER.format(name=name)}.\n{e}") from e
+    what = "no ckpt= given: using" if not text else "using"
+    log.info(
+        "%s the pretrained SwapInpaint model '%s' shipped with facectx (%s, %s)",
+        what,
+        name,
+        model.source,
+        model.file,
+    )
+    return model
+
+
+def _shipped_file_missing(name: str) -> bool:
+    """Whether shipped SwapInpaint model ``name``'s file is nowhere on the resolution path
+    (its identity network's may be what is missing); never hashes."""
+    from facectx.pretrained import registry
+    from facectx.pretrained.inpainters import PRETRAINED_INPAINTERS
+
+    spec = registry.get_entry(PRETRAINED_INPAINTERS[name].entry).files["weights"]
+    return registry.locate(spec) is None
 
 
 def mask_kind(name: str) -> Callable[..., Tensor]:
@@ -111,6 +179,43 @@ class Inpainter:
         self.size = int(model.size)
         self.ema = False  # whether the weights are a checkpoint's EMA weights
         self.frame: dict | None = None  # canonical frame of the training data, when known
+        self.source = "in-memory model"  # what the weights are (shown by the CLIs, job records)
+        self.file: Path | None = None  # the weights file, for shipped models
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "lfw-swap-128",
+        device: str | torch.device = "cpu",
+        path: str | os.PathLike | None = None,
+        identity: nn.Module | None = None,
+        identity_path: str | None = None,
+    ) -> Inpainter:
+        """A SwapInpaint model that ships with facectx (offline; sha256-verified), with the
+        identity network it was trained with loaded through ``facectx.pretrained.load``.
+
+        Args:
+            name: shipped model (``facectx.pretrained.inpainters.PRETRAINED_INPAINTERS``).
+            device: where to run it.
+            path: use this copy of the file instead of the packaged one (still verified).
+            identity: an identity network to use instead of loading the one the file names.
+            identity_path: explicit weight file for that network.
+
+        Raises:
+            UnknownModelError: (a ``KeyError``) ``name`` is not a shipped model.
+            WeightsNotFoundError: the file (or the identity network's) is not installed.
+            ChecksumError: the file differs from the pinned sha256.
+        """
+        from facectx.pretrained.inpainters import load_packed_inpainter, resolve_inpainter
+        from facectx.pretrained.registry import sha256sum
+
+        file = resolve_inpainter(name, path)
+        model, meta = load_packed_inpainter(file)
+        out = cls._assemble(model, meta, file, device, identity, identity_path, False)
+        out.file = file
+        # stable across machines (a batch job records it to refuse mixing models in one folder)
+        out.source = f"pretrained:{name}@{sha256sum(file)[:12]}"
+        return out
 
     @classmethod
     def from_checkpoint(
@@ -126,7 +231,9 @@ class Inpainter:
         ``use_ema``), and load the identity network it names from ``facectx.pretrained``.
 
         Args:
-            path: a checkpoint written by ``python -m facectx.train`` with a swapinpaint model.
+            path: a checkpoint written by ``python -m facectx.train`` with a swapinpaint model,
+                a packed SwapInpaint file, or ``pretrained`` / ``pretrained:NAME`` for a model
+                shipped with facectx (:meth:`from_pretrained`).
             device: where to run.
             use_ema: prefer the EMA weights when the checkpoint has them.
             identity: an identity network to use instead of loading the one the checkpoint names.
@@ -134,29 +241,53 @@ class Inpainter:
             allow_random_identity: let the registry build it with random weights (tests only).
         """
         from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
+        from facectx.pretrained.hallucinators import is_packed
+        from facectx.pretrained.inpainters import packed_model
         from facectx.zoo.swapinpaint import SwapInpaint
 
-        text = str(path).strip()
-        if (text == "pretrained" or text.startswith("pretrained:")) and not os.path.exists(text):
-            from facectx.pretrained.hallucinators import PRETRAINED
-            from facectx.pretrained.registry import UnknownModelError
-
-            # `ckpt=pretrained:NAME` works for hallucinate; say why not here, and what to do
-            raise UnknownModelError(
-                f"ckpt={text}: no pretrained SwapInpaint model ships with facectx (the shipped "
-                f"{', '.join(sorted(PRETRAINED))} hallucinate context: python -m "
-                "facectx.hallucinate); train one with `python -m facectx.train "
-                "experiment=swapinpaint_quickstart` and pass ckpt=RUN/checkpoints/last.ckpt"
+        name = inpainter_name(path)
+        if name is not None:
+            return cls.from_pretrained(
+                name, device=device, identity=identity, identity_path=identity_path
             )
         ckpt = load_checkpoint(path)
-        meta = read_meta(ckpt, path, "swapinpaint")
-        model = SwapInpaint.from_config(meta.init_args)
-        prefix = "generator_ema." if use_ema and meta.ema else "generator."
-        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{path}: SwapInpaint weights do not match: {e}") from e
+        if is_packed(ckpt):  # a packed SwapInpaint file (a packed cascade: a clear error)
+            model, meta = packed_model(ckpt, path)
+            ema = meta.ema
+        else:
+            meta = read_meta(ckpt, path, "swapinpaint")
+            model = SwapInpaint.from_config(meta.init_args)
+            ema = bool(use_ema and meta.ema)
+            prefix = "generator_ema." if ema else "generator."
+            state = {
+                k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)
+            }
+            try:
+                model.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise CheckpointError(f"{path}: SwapInpaint weights do not match: {e}") from e
+        out = cls._assemble(
+            model, meta, path, device, identity, identity_path, allow_random_identity
+        )
+        out.ema = ema
+        out.source = str(Path(path).expanduser().resolve())
+        return out
+
+    @classmethod
+    def _assemble(
+        cls,
+        model: nn.Module,
+        meta,
+        path: str | os.PathLike,
+        device: str | torch.device,
+        identity: nn.Module | None,
+        identity_path: str | None,
+        allow_random_identity: bool,
+    ) -> Inpainter:
+        """An Inpainter over loaded C and G: the identity network the record names (unless
+        given), checked against G's z_id size."""
+        from facectx.checkpoint import CheckpointError
+
         trained_with = meta.extra.get("identity") or {}
         if identity is None:
             from facectx.pretrained import load
@@ -182,7 +313,7 @@ class Inpainter:
                 path,
             )
         out = cls(model, identity, device)
-        out.ema = prefix == "generator_ema."
+        out.ema = bool(meta.ema)
         out.frame = meta.frame
         return out
 
@@ -353,10 +484,13 @@ class Inpainter:
 
 __all__ = [
     "MASK_KINDS",
+    "NO_SHIPPED_INPAINTER",
     "AlignedResult",
     "InpaintError",
     "Inpainter",
     "PhotoResult",
+    "inpainter_name",
+    "load_inpainter",
     "mask_kind",
     "read_hole_file",
 ]

@@ -17,6 +17,10 @@ Output folder layout (the same for both inputs)::
     OUT/masks/<id>.png        the keep-mask the model was given (255 = face pixel kept exactly)
     OUT/previews/<id>.png     masked input | output | aligned original (preview=true)
     OUT/outputs.csv           one row per portrait (OUTPUT_COLUMNS)
+
+With ``samples`` K > 1 (models that give several portraits per face: the exemplar model) a face
+gets ``OUT/<id>_s<j>.png`` for j = 0..K-1 instead of ``<id>.png``, one outputs.csv row each
+(column ``sample`` = j), and its preview shows the K side by side: masked | s0 ... | original.
     OUT/skipped.csv           photos that gave no portrait: source, reason, detail (prepared
                               input: source = the face id whose files could not be read)
 
@@ -29,7 +33,8 @@ The folder's bookkeeping is :class:`facectx.folderjob.FolderJob`: rows of one ph
 together after all its files are written, so an interrupted run leaves only complete entries; a
 rerun skips every photo (or prepared id) already listed in ``outputs.csv`` or ``skipped.csv``
 and resumes. ``OUT/job.json`` records what made the folder (the model's weights digest, the
-input, the face preparation settings); a rerun with another model or other settings is refused
+input, the face preparation settings, ``samples`` and, for a model that draws, ``seed``); a rerun
+with another model or other settings is refused
 (:class:`facectx._jobrecord.OutputFolderError`) instead of keeping the first model's portraits.
 """
 
@@ -59,6 +64,8 @@ OUTPUT_COLUMNS = (
     "score",  # detector confidence (empty for prepared input without one)
 )
 SKIPPED_COLUMNS = ("source", "reason", "detail")
+#: the column added to OUTPUT_COLUMNS when a face gets several portraits (samples > 1)
+SAMPLE_COLUMN = "sample"  # j of <id>_s<j>.png, 0 = the best (or the first drawn)
 
 
 @dataclass
@@ -100,48 +107,89 @@ def _write_portrait(
     keep: np.ndarray,
     aligned: np.ndarray,
     preview: bool,
-) -> dict[str, str]:
-    """Write a portrait, its keep-mask and (optionally) its preview; returns their paths."""
+) -> list[dict[str, str]]:
+    """Write a face's portrait (or, ``output`` (K, S, S, 3), its K portraits), keep-mask and
+    preview; returns the paths of each portrait's row."""
     keep01 = (keep > 0).astype(np.uint8)
-    rel = {"output": f"{fid}.png", "mask": f"masks/{fid}.png", "preview": ""}
-    _png(out_dir / rel["output"], output)
-    _png(out_dir / rel["mask"], keep01 * 255)
+    several = output.ndim == 4
+    outputs = list(output) if several else [output]
+    names = [f"{fid}_s{j}.png" for j in range(len(outputs))] if several else [f"{fid}.png"]
+    for name, image in zip(names, outputs):
+        _png(out_dir / name, image)
+    _png(out_dir / f"masks/{fid}.png", keep01 * 255)
+    shown = ""
     if preview:
         masked = aligned * keep01[:, :, None]
-        rel["preview"] = f"previews/{fid}.png"
-        _png(out_dir / rel["preview"], np.concatenate([masked, output, aligned], axis=1))
-    return rel
+        shown = f"previews/{fid}.png"
+        _png(out_dir / shown, np.concatenate([masked, *outputs, aligned], axis=1))
+    rows = [{"output": n, "mask": f"masks/{fid}.png", "preview": shown} for n in names]
+    if several:
+        for j, row in enumerate(rows):
+            row[SAMPLE_COLUMN] = str(j)
+    return rows
 
 
-def _load_model(ckpt: str | None, device: str, use_ema: bool):
+def _load_model(ckpt: str | None, device: str, use_ema: bool, samples: int, seed: int, top: int):
     from facectx.inference.hallucinator import load_hallucinator
+    from facectx.pretrained.hallucinators import DEFAULT_PORTRAIT
 
-    return load_hallucinator(ckpt, device=device, use_ema=use_ema)
+    return load_hallucinator(
+        ckpt,
+        device=device,
+        use_ema=use_ema,
+        samples=samples,
+        seed=seed,
+        top=top,
+        default=DEFAULT_PORTRAIT,
+    )
 
 
 def _job(
-    output: str | Path, key: str, model, ckpt: str | None, input: Path, progress: bool, **settings
+    output: str | Path,
+    key: str,
+    model,
+    ckpt: str | None,
+    input: Path,
+    progress: bool,
+    samples: int,
+    seed: int,
+    **settings,
 ):
     """The folder job of a hallucinate run (``key``: what names an item in outputs.csv):
-    ``job.json`` names the model (weights digest), the input and ``settings`` (what changes
-    the portraits); a rerun that differs is refused."""
-    from facectx._jobrecord import weights_digest
+    ``job.json`` names the model (weights digest), the input, ``samples``, ``seed`` (models that
+    draw) and ``settings`` (what changes the portraits); a rerun that differs is refused, and so
+    is one whose outputs.csv would get other columns (a folder made before ``samples``)."""
+    from facectx._jobrecord import OutputFolderError
     from facectx.folderjob import FolderJob
 
+    samples = model.check_samples(samples)
+    columns = OUTPUT_COLUMNS + ((SAMPLE_COLUMN,) if samples > 1 else ())
+    listed = Path(output).expanduser() / OUTPUTS
+    if listed.is_file() and listed.stat().st_size:
+        with listed.open(encoding="utf-8") as f:
+            header = tuple(f.readline().strip().split(","))
+        if header != columns:
+            raise OutputFolderError(
+                f"{listed.parent} holds portraits listed with columns {','.join(header)}, and "
+                f"samples={samples} lists {','.join(columns)}; rerun with the original samples, "
+                "or pass a new output= folder."
+            )
     source = str(model.source if ckpt is None or model.source != "in-memory generator" else ckpt)
     if Path(source).is_file():
         source = str(Path(source).resolve())
     record = {
         "job": "hallucinate",
         "model": source,
-        "weights": weights_digest(model.generator),
+        "weights": model.digest(),
         "input": str(input),
+        "samples": samples,
+        "seed": int(seed) if model.sampling else None,
         **settings,
     }
     return FolderJob(
         output,
         results=OUTPUTS,
-        columns=OUTPUT_COLUMNS,
+        columns=columns,
         key=key,
         skipped=SKIPPED,
         skipped_columns=SKIPPED_COLUMNS,
@@ -156,6 +204,19 @@ def _job(
 # ---------------------------------------------------------------------------- prepared folders
 
 
+def _read_landmarks(path: Path) -> np.ndarray:
+    """(68, 2) aligned landmarks of a prepared face; ImageReadError when unreadable."""
+    from facectx.faces.io import ImageReadError
+
+    try:
+        lm = np.load(path)
+    except (FileNotFoundError, ValueError, EOFError) as e:
+        raise ImageReadError(path, f"landmarks unreadable ({e})") from e
+    if lm.shape != (68, 2):
+        raise ImageReadError(path, f"landmarks of shape {lm.shape}, expected (68, 2)")
+    return lm.astype(np.float32)
+
+
 def hallucinate_folder(
     ckpt: str | None,
     input: str,
@@ -166,9 +227,13 @@ def hallucinate_folder(
     use_ema: bool = True,
     preview: bool = True,
     progress: bool = True,
+    samples: int = 1,
+    seed: int = 0,
+    top: int = 1,
     model=None,
 ) -> HallucinateSummary:
-    """Run a trained cascade over every face of a prepared folder (its stored hull masks).
+    """Run a model over every face of a prepared folder (its stored hull masks; the exemplar
+    model also reads the faces' landmarks and valid masks).
 
     A face whose image or mask cannot be read is listed in ``skipped.csv`` (``source`` = its
     id, reason ``unreadable``) and the run goes on.
@@ -183,6 +248,9 @@ def hallucinate_folder(
         use_ema: use the EMA generator weights when the checkpoint has them.
         preview: also write ``previews/<id>.png``.
         progress: show a progress bar.
+        samples: portraits per face (K > 1: ``<id>_s<j>.png``; models that draw only).
+        seed: seed of the exemplar model's draw among its best ``top`` candidates.
+        top: the exemplar model draws among its best ``top`` (<= samples: by rank).
         model: an already loaded :class:`facectx.inference.Hallucinator` (``ckpt`` is then
             only recorded), e.g. to share one across calls.
     """
@@ -190,7 +258,7 @@ def hallucinate_folder(
     from facectx.data.manifest import read_manifest
     from facectx.faces.io import ImageReadError, read_png
 
-    model = model or _load_model(ckpt, device, use_ema)
+    model = model or _load_model(ckpt, device, use_ema, samples, seed, top)
     root = Path(input).expanduser().resolve()
     size = frame_size(root)
     if size is not None and size != model.size:
@@ -200,12 +268,12 @@ def hallucinate_folder(
         )
     rows = read_manifest(root, split)
     size = model.size
-    with _job(output, "id", model, ckpt, root, progress) as job:
+    with _job(output, "id", model, ckpt, root, progress, samples, seed) as job:
         todo = job.todo(rows, key=lambda r: r["id"])
         summary = HallucinateSummary(mode="prepared", already_done=job.already_done)
         out_dir = job.folder
         for i in range(0, len(todo), batch_size):
-            chunk, images, keeps = [], [], []
+            chunk, images, keeps, extra = [], [], [], {"landmarks": [], "valid": []}
             for r in todo[i : i + batch_size]:
                 try:
                     im, keep = read_png(root / r["image"]), read_png(root / r["mask"])
@@ -215,6 +283,9 @@ def hallucinate_folder(
                             f"image {im.shape} / mask {keep.shape}, expected {size} px "
                             f"(prepare again with size={size})",
                         )
+                    if model.uses_landmarks:
+                        extra["landmarks"].append(_read_landmarks(root / r["landmarks"]))
+                        extra["valid"].append(read_png(root / r["valid"]))
                 except ImageReadError as e:
                     job.skip(r["id"], "unreadable", str(e))
                     continue
@@ -225,15 +296,16 @@ def hallucinate_folder(
                 images.append(im)
                 keeps.append(keep)
             if chunk:
-                outs = model.hallucinate_uint8(images, keeps)
+                given = {k: v for k, v in extra.items() if v}
+                outs = model.hallucinate_uint8(images, keeps, samples=samples, seed=seed, **given)
                 out_rows = []
                 for r, out, keep, im in zip(chunk, outs, keeps, images):
-                    rel = _write_portrait(out_dir, r["id"], out, keep, im, preview)
-                    out_rows.append({**r, **rel, "id": r["id"]})
+                    for rel in _write_portrait(out_dir, r["id"], out, keep, im, preview):
+                        out_rows.append({**r, **rel, "id": r["id"]})
                 job.done(out_rows)
             n = len(todo[i : i + batch_size])
             summary.photos += n
-            summary.portraits += len(chunk)
+            summary.portraits += len(chunk) * samples
             job.advance(n, count=summary.portraits)
         summary.skipped = dict(job.skipped)
         summary.seconds = job.seconds
@@ -286,6 +358,9 @@ def hallucinate_photos(
     preview: bool = True,
     limit: int | None = None,
     progress: bool = True,
+    samples: int = 1,
+    seed: int = 0,
+    top: int = 1,
     model=None,
     preparer=None,
 ) -> HallucinateSummary:
@@ -308,6 +383,9 @@ def hallucinate_photos(
         preview: write ``previews/<id>.png`` (masked | output | aligned original).
         limit: handle at most this many not-yet-done photos (None = all); a rerun continues.
         progress: show a progress bar.
+        samples: portraits per face (K > 1: ``<id>_s<j>.png``; models that draw only).
+        seed: seed of the exemplar model's draw among its best ``top`` candidates.
+        top: the exemplar model draws among its best ``top`` (<= samples: by rank).
         model: an already loaded Hallucinator (``ckpt`` is then only recorded).
         preparer: an already built FacePreparer (its frame must match the model's size).
     """
@@ -316,7 +394,7 @@ def hallucinate_photos(
     from facectx.faces.naming import face_id, person_from_stem, unique_stems
     from facectx.geometry.frame import CanonicalFrame
 
-    model = model or _load_model(ckpt, device, use_ema)
+    model = model or _load_model(ckpt, device, use_ema, samples, seed, top)
     if preparer is None:
         frame = CanonicalFrame.from_record(model.size, getattr(model, "frame", None))
         preparer = build_preparer(
@@ -352,6 +430,8 @@ def hallucinate_photos(
         ckpt,
         Path(input).expanduser().resolve(),
         progress,
+        samples,
+        seed,
         frame=describe(preparer.frame),
         faces=preparer.faces,
         min_face=preparer.min_face,
@@ -372,7 +452,12 @@ def hallucinate_photos(
                 pending.clear()
                 return
             outs = model.hallucinate_uint8(
-                [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
+                [f.image for f in faces_all],
+                [f.mask * f.valid for f in faces_all],
+                landmarks=[f.landmarks for f in faces_all],
+                valid=[f.valid for f in faces_all],
+                samples=samples,
+                seed=seed,
             )
             k = 0
             for source, fs in pending:
@@ -380,18 +465,19 @@ def hallucinate_photos(
                 person = person_from_stem(Path(source).stem)
                 for i, f in enumerate(fs):
                     fid = face_id(source, i, stems[source])
-                    rel = _write_portrait(out_dir, fid, outs[k], f.mask * f.valid, f.image, preview)
+                    keep = f.mask * f.valid
+                    for rel in _write_portrait(out_dir, fid, outs[k], keep, f.image, preview):
+                        rows.append(
+                            {
+                                "id": fid,
+                                **rel,
+                                "source": source,
+                                "face_index": i,
+                                "person": person if i == 0 else "",
+                                "score": f"{f.score:.4f}",
+                            }
+                        )
                     k += 1
-                    rows.append(
-                        {
-                            "id": fid,
-                            **rel,
-                            "source": source,
-                            "face_index": i,
-                            "person": person if i == 0 else "",
-                            "score": f"{f.score:.4f}",
-                        }
-                    )
                 job.done(rows)  # all faces of one photo land together
                 summary.portraits += len(rows)
             pending.clear()
@@ -424,6 +510,7 @@ def hallucinate(ckpt: str | None, input: str, output: str, **kwargs: Any) -> Hal
     """Dispatch on the input: a prepared folder (has manifest.csv) or raw photos."""
     if is_prepared_folder(input):
         keys = ("split", "batch_size", "device", "use_ema", "preview", "progress", "model")
+        keys += ("samples", "seed", "top")
         return hallucinate_folder(
             ckpt, input, output, **{k: kwargs[k] for k in keys if k in kwargs}
         )

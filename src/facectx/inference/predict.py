@@ -502,10 +502,10 @@ def augment(
     from facectx.data.datasets import frame_size
 
     if generator is None:
-        from facectx.inference.hallucinator import load_hallucinator
+        from facectx.inference.hallucinator import cascade_generator, load_hallucinator
 
         model = load_hallucinator(ckpt, use_ema=use_ema)
-        generator, ckpt = model.generator, model.source
+        generator, ckpt = cascade_generator(model, "augment"), model.source
     size = int(generator.sizes[-1])
     plan = plan_for(root, output, split, shard_size)
     stored = frame_size(plan.root)

@@ -17,11 +17,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from facectx.checkpoint import CheckpointMeta
+
+_Module = TypeVar("_Module", bound=nn.Module)
 
 #: torch dtypes a packed generator may be stored in.
 PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -29,11 +32,14 @@ PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": t
 
 @dataclass(frozen=True)
 class PretrainedHallucinator:
-    """A shipped model: its short name and the registry entry holding its file."""
+    """A shipped model: its short name, the registry entry holding its file, and its kind
+    (``cascade``: a packed generator; ``exemplar``: a packed exemplar bank,
+    ``facectx.pretrained.exemplar_bank``, run by ``ExemplarHallucinator``)."""
 
     name: str
     entry: str
     summary: str
+    kind: str = "cascade"
 
 
 #: Short names accepted by ``Hallucinator.from_pretrained``.
@@ -43,10 +49,23 @@ PRETRAINED: dict[str, PretrainedHallucinator] = {
         entry="hallucinator-lfw-128",
         summary="cascade (1/8 width) trained on the LFW train split, 128 px; docs/model_card.md",
     ),
+    "exemplar-lfw-128": PretrainedHallucinator(
+        name="exemplar-lfw-128",
+        entry="exemplar-bank-lfw-128",
+        summary="exemplar retrieval over the LFW train split, 128 px; several contexts per face",
+        kind="exemplar",
+    ),
 }
 
-#: The model used when a command gets no ``ckpt=``.
+#: The network used when a tool that runs or exports a generator (``evaluate``, ``export``,
+#: ``augment``) gets no ``ckpt=``.
 DEFAULT_PRETRAINED = "lfw-128"
+#: The model of ``hallucinate``, the web demo and ``Hallucinator.from_pretrained()`` without a
+#: name: the exemplar model, which beat ``lfw-128`` and nearest-neighbour paste on FID on LFW
+#: test and Caltech and gives several contexts per face (docs/results.md §4).
+DEFAULT_PORTRAIT = "exemplar-lfw-128"
+#: The exemplar model ``bank=pretrained`` names.
+DEFAULT_EXEMPLAR = "exemplar-lfw-128"
 
 
 def pack_generator(
@@ -63,7 +82,12 @@ def pack_generator(
         k: (v.detach().to(PACK_DTYPES[dtype]) if v.is_floating_point() else v.detach()).cpu()
         for k, v in generator.state_dict().items()
     }
-    record = {"facectx": {**meta, "dtype": dtype}, "state_dict": state}
+    return save_record({"facectx": {**meta, "dtype": dtype}, "state_dict": state}, path)
+
+
+def save_record(record: dict, path: str | os.PathLike) -> Path:
+    """``torch.save`` ``record`` to ``path`` atomically (a temporary file, then a rename; its
+    folder is created): the file is whole or absent, never half written."""
     buf = io.BytesIO()
     torch.save(record, buf)
     path = Path(path)
@@ -97,6 +121,21 @@ def resolve_pretrained(name: str, path: str | os.PathLike | None = None) -> Path
     return registry.resolve(PRETRAINED[name].entry, path=path, download=False)
 
 
+def load_packed_weights(module: _Module, ckpt: dict, path: str | os.PathLike, what: str) -> _Module:
+    """``module`` (its architecture from the record) with a packed file's weights, stored in
+    float16 / bfloat16 / float32, loaded strictly as float32; in eval mode, without gradients.
+    ``ckpt`` is the loaded file, ``path`` and ``what`` (the weights' name) are for the
+    ``CheckpointError`` raised when the weights do not fit."""
+    from facectx.checkpoint import CheckpointError
+
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: {what} weights do not match: {e}") from e
+    return module.eval().requires_grad_(False)
+
+
 def load_packed_record(path: str | os.PathLike) -> tuple[nn.Module, CheckpointMeta]:
     """(float32 CascadeGenerator in eval mode, its record) from a packed generator file."""
     from facectx.checkpoint import CheckpointError, load_checkpoint, read_meta
@@ -110,12 +149,7 @@ def load_packed_record(path: str | os.PathLike) -> tuple[nn.Module, CheckpointMe
         )
     meta = read_meta(ckpt, path, "cascade")
     generator = CascadeGenerator(**meta.init_args)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: generator weights do not match: {e}") from e
-    return generator.eval().requires_grad_(False), meta
+    return load_packed_weights(generator, ckpt, path, "generator"), meta
 
 
 def load_packed(path: str | os.PathLike) -> tuple[nn.Module, dict]:

@@ -643,25 +643,90 @@ register(
     )
 )
 
+
+def _shipped_file(
+    filename: str, rebuild: str, sha256: str | None, size: int | None = None
+) -> WeightsFile:
+    """A file that ships inside facectx, in ``src/facectx/assets/pretrained/``; ``rebuild``
+    says how to make it again (shown in errors)."""
+    return WeightsFile(
+        filename=filename,
+        source=f"ships with facectx (src/facectx/assets/pretrained/); rebuild it with {rebuild}",
+        sha256=sha256,
+        size=size,
+        package="facectx",
+        package_path=f"assets/pretrained/{filename}",
+    )
+
+
 # Pretrained hallucinators shipped inside facectx itself (facectx.pretrained.hallucinators).
 register(
     Entry(
         name="hallucinator-lfw-128",
         builder="facectx.pretrained.hallucinators:build_generator",
         files={
-            "weights": WeightsFile(
-                filename="hallucinator_lfw128_fp16.pt",
-                source="ships with facectx (src/facectx/assets/pretrained/); rebuild it with "
-                "the commands in docs/model_card.md",
+            "weights": _shipped_file(
+                "hallucinator_lfw128_fp16.pt",
+                rebuild="the commands in docs/model_card.md",
                 sha256="e10e810fce8980ed68bf19243654353987560db57a7b13754025fdf747957855",
                 size=11662111,
-                package="facectx",
-                package_path="assets/pretrained/hallucinator_lfw128_fp16.pt",
             )
         },
         summary="facectx cascade hallucinator, LFW train split, 128 px (fp16)",
         input="pyramid of canonical masked faces in [-1,1]",
         output="{size: (B,3,size,size)}",
+        random_init=False,
+    )
+)
+
+# Pretrained SwapInpaint models shipped inside facectx (facectx.pretrained.inpainters).
+#: sha256 of inpainter_lfw_swap128_fp16.pt: `experiment=lfw_swap_cpu` (3,000 iterations), packed
+#: with `python -m facectx.export format=packed` (docs/model_card.md, lfw-swap-128).
+INPAINTER_LFW_SWAP_128_SHA256 = "7524e48ca5a6e078e5928c637ef348f701a277139a7ceeed483ab97c22ce8f6d"
+
+register(
+    Entry(
+        name="inpainter-lfw-swap-128",
+        builder="facectx.pretrained.inpainters:build_inpainter",
+        files={
+            "weights": _shipped_file(
+                "inpainter_lfw_swap128_fp16.pt",
+                rebuild="`python -m facectx.export format=packed ckpt=RUN/checkpoints/last.ckpt` "
+                "(docs/swapinpaint.md)",
+                sha256=INPAINTER_LFW_SWAP_128_SHA256,
+            )
+        },
+        summary="facectx SwapInpaint (C + G), LFW train split, 128 px, dlib-resnet identity (fp16)",
+        input="canonical masked face, keep mask, z_id = I(reference)",
+        output='{"content", "swapped", "output"}: (B,3,S,S)',
+        random_init=False,
+    )
+)
+
+# The exemplar model's bank (facectx.pretrained.exemplar_bank), run by ExemplarHallucinator.
+# Rebuilt byte for byte from a prepared LFW (docs/results.md §4, docs/model_card.md) by
+#   python -m facectx.bank train_root=/abs/lfw_prepared split=train \
+#       output=src/facectx/assets/pretrained/exemplar_bank_lfw128.pt
+EXEMPLAR_BANK_LFW128_SHA256: str | None = (
+    "aa3d168befc7c4c764f184d9eb12946915e775dde2dc52e7ab9827b006e36af8"
+)
+EXEMPLAR_BANK_LFW128_SIZE: int | None = 15849105
+
+register(
+    Entry(
+        name="exemplar-bank-lfw-128",
+        builder="facectx.pretrained.exemplar_bank:build_entry",
+        files={
+            "bank": _shipped_file(
+                "exemplar_bank_lfw128.pt",
+                rebuild="`python -m facectx.bank` (docs/using_models.md)",
+                sha256=EXEMPLAR_BANK_LFW128_SHA256,
+                size=EXEMPLAR_BANK_LFW128_SIZE,
+            )
+        },
+        summary="facectx exemplar bank (LFW train faces, descriptors, JPEG pictures), 128 px",
+        input="masked canonical faces in [-1,1] (+ landmarks)",
+        output="ExemplarHallucinator: (B,3,S,S) or (B,K,3,S,S)",
         random_init=False,
     )
 )

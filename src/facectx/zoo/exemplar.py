@@ -4,7 +4,10 @@ one's context to the input face (colour transfer, seam correction) and paste it.
 The real texture (hair, clothes, background) comes from the exemplar; the functions here only
 fix what a plain paste gets wrong. Everything is a small pure function on batched tensors so a
 learned version can replace one step at a time; :class:`ExemplarBank` holds the per-face
-descriptors of the training set and ranks it for a batch of queries.
+descriptors of the training set and ranks it for a batch of queries, and :class:`ExemplarModel`
+is the whole path (describe the query, rank, pick, fit) over a bank and an
+:class:`ExemplarSource` of its pixels (a prepared folder, or a packed bank file:
+``facectx.pretrained.exemplar_bank``).
 
 Retrieval scores (each z-scored over the bank per query, then weighted):
 
@@ -22,8 +25,10 @@ Images are (B, 3, S, S) in [-1, 1], masks (B, 1, S, S) in {0, 1}.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -181,6 +186,25 @@ def fill_invalid(image: Tensor, valid: Tensor, radius: float = 5.0) -> Tensor:
     return torch.where(valid > 0.5, image, filled)
 
 
+def dark_border(image: Tensor, level: float = 16 / 255) -> Tensor:
+    """(B, 1, S, S) 1 where a pixel is near-black (every channel below ``level`` in [0, 1]) and
+    joined to the image's edge through such pixels: the black margins a photo's own alignment
+    left (LFW's deep funnelling does), which count as inside the photo but are not context."""
+    import cv2
+    import numpy as np
+
+    dark = (((image + 1) / 2).amax(1) < level).cpu().numpy().astype(np.uint8)
+    out = np.zeros_like(dark)
+    for i, d in enumerate(dark):
+        if not d.any():
+            continue
+        _, labels = cv2.connectedComponents(d, connectivity=4)
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        edge = edge[edge > 0]
+        out[i] = np.isin(labels, edge)
+    return torch.from_numpy(out)[:, None].to(image)
+
+
 def transfer_colour(
     lab: Tensor,
     src: tuple[Tensor, Tensor],
@@ -289,14 +313,16 @@ class ExemplarBank:
 
 
 def describe_faces(
-    image: Tensor, mask: Tensor, valid: Tensor, landmarks: Tensor
+    image: Tensor, mask: Tensor, valid: Tensor, landmarks: Tensor | None
 ) -> dict[str, Tensor]:
     """Retrieval descriptors (all but ``identity``) of a batch of faces; ``image`` only needs to
-    be right where ``mask`` is 1 (a masked input works)."""
+    be right where ``mask`` is 1 (a masked input works). Without ``landmarks`` there is no
+    ``shape``."""
     face = mask * valid
     mean, std = region_stats(rgb_to_lab(image), face)
+    out = {} if landmarks is None else {"shape": shape_descriptor(landmarks.float())}
     return {
-        "shape": shape_descriptor(landmarks.float()),
+        **out,
         "colour_mean": mean,
         "colour_std": std,
         "hull": small_mask(mask),
@@ -332,6 +358,7 @@ def fit_exemplar(
     seam_falloff: float = 8.0,
     black_invalid: bool = True,
     exemplar_valid: Tensor | None = None,
+    face_band: float = 0.0,
 ) -> Tensor:
     """Fit exemplar images to the inputs and composite; known pixels (mask 1) stay exact.
 
@@ -348,10 +375,13 @@ def fit_exemplar(
         black_invalid: black (-1) where the input's photo has no pixels, as in the originals.
         exemplar_valid: (B, 1, S, S) where the exemplar's photo has pixels; the rest is
             inpainted first. None = all valid.
+        face_band: px, e-folding width of a ring outside the input's hull where the input
+            face, extended outward by inpainting, replaces the exemplar (0 = off): the
+            exemplar's own brows, glasses rims or hairline never touch the input face.
     """
     fill = exemplar if exemplar_valid is None else fill_invalid(exemplar, exemplar_valid)
     if harmonise or harmonise_far:
-        lab = rgb_to_lab(exemplar)
+        lab = rgb_to_lab(fill)  # the inpainted picture (the transfer used to drop the fill)
         dst = region_stats(rgb_to_lab(masked), mask * valid)
         w = torch.exp(-distance_to(mask) / harmonise_radius)
         strength = harmonise_far + (harmonise - harmonise_far) * w
@@ -359,23 +389,199 @@ def fit_exemplar(
     if seam_band > 0:
         fill = seam_offset(fill, masked, mask, exemplar_hull, seam_band, seam_falloff)
         fill = fill.clamp(-1, 1)
+    if face_band > 0:
+        w = torch.exp(-distance_to(mask) / face_band)
+        fill = w * fill_invalid(masked, mask * valid) + (1 - w) * fill
     if black_invalid:
         fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
     return mask * masked + (1.0 - mask) * fill
 
 
+#: :class:`ExemplarModel`'s fit settings and their defaults, what a packed bank records
+#: (``black_invalid`` is not among them: it is the caller's, see :class:`ExemplarModel`).
+FIT_DEFAULTS: dict[str, float | bool] = {
+    "harmonise": 1.0,
+    "harmonise_far": 0.5,
+    "harmonise_radius": 16.0,
+    "seam_band": 3.0,
+    "seam_falloff": 8.0,
+    "face_band": 2.0,
+    "inpaint_invalid": True,
+    "align": False,
+}
+
+
+def model_settings(
+    weights: Mapping[str, float] | None, fit: Mapping[str, float | bool] | None
+) -> tuple[dict[str, float], dict[str, float | bool]]:
+    """An exemplar model's retrieval weights (None = every term 1) and fit settings (over
+    :data:`FIT_DEFAULTS`), typed; ValueError when either names an unknown key."""
+    weights = dict.fromkeys(TERMS, 1.0) if weights is None else dict(weights)
+    fit = {**FIT_DEFAULTS, **(fit or {})}
+    if set(weights) - set(TERMS) or set(fit) - set(FIT_DEFAULTS):
+        raise ValueError(
+            f"weights must name terms of {TERMS} and fit settings of {tuple(FIT_DEFAULTS)}; "
+            f"got {sorted(weights)} and {sorted(fit)}"
+        )
+    typed = {k: type(FIT_DEFAULTS[k])(v) for k, v in fit.items()}
+    return {k: float(v) for k, v in weights.items()}, typed
+
+
+class ExemplarSource(Protocol):
+    """Where the pixels of bank rows come from (a prepared folder, a packed bank file)."""
+
+    def exemplars(self, rows: Tensor) -> dict[str, Tensor]:
+        """``image`` (k, 3, S, S) in [-1, 1], ``hull`` and ``valid`` (k, 1, S, S) {0, 1} and
+        ``landmarks`` (k, 68, 2) of bank rows ``rows`` (k,), on the CPU."""
+        ...
+
+
+class FaceItems:
+    """:class:`ExemplarSource` over a dataset whose items hold ``image``, ``mask`` (the face
+    hull), ``valid`` and ``landmarks`` (``facectx.data.datasets.PreparedFaces``), row j = item j.
+    """
+
+    def __init__(self, faces) -> None:
+        self.faces = faces
+
+    def exemplars(self, rows: Tensor) -> dict[str, Tensor]:
+        items = [self.faces[int(j)] for j in rows]
+        keys = {"image": "image", "hull": "mask", "valid": "valid", "landmarks": "landmarks"}
+        return {k: torch.stack([it[v] for it in items]) for k, v in keys.items()}
+
+
+class ExemplarModel:
+    """Retrieval and fitting over a bank: the one path from masked faces to exemplar contexts,
+    shared by the ``exemplar`` evaluation method and ``ExemplarHallucinator``.
+
+    Args:
+        bank: descriptors of the exemplars (row j = exemplar j).
+        source: the exemplars' pixels (:class:`ExemplarSource`).
+        identity: network embedding masked faces for the ``identity`` term (called on the
+            inputs' device); None = no identity term (its weight must then be 0).
+        weights: retrieval term -> weight (see :class:`ExemplarBank`); None = every term 1.
+        exclude_same_person: never retrieve a face of the query's person (its own id never).
+        top: draw the candidates at random among the best ``top`` (<= k: the best k by rank).
+        seed: seed of those draws; a face's draw depends only on it and the face's key.
+        fit: fit settings over :data:`FIT_DEFAULTS`: ``harmonise``, ``harmonise_far``,
+            ``harmonise_radius``, ``seam_band``, ``seam_falloff`` (as in :func:`fit_exemplar`),
+            ``inpaint_invalid`` (inpaint where the exemplar's photo has no pixels before
+            pasting), ``align`` (warp the exemplar by the similarity that best maps its
+            landmarks onto the query's; queries without landmarks are not warped).
+        black_invalid: black (-1) where the query's photo has no pixels (``valid`` 0), as in
+            the evaluation's originals; False fills the context there too.
+    """
+
+    def __init__(
+        self,
+        bank: ExemplarBank,
+        source: ExemplarSource,
+        identity: Callable[[Tensor], Tensor] | None = None,
+        weights: Mapping[str, float] | None = None,
+        exclude_same_person: bool = True,
+        top: int = 1,
+        seed: int = 0,
+        fit: Mapping[str, float | bool] | None = None,
+        black_invalid: bool = True,
+    ) -> None:
+        self.weights, self.settings = model_settings(weights, fit)
+        if self.weights.get("identity") and identity is None:
+            raise ValueError("the identity term needs an identity network (or weight 0)")
+        self.bank, self.source, self.identity = bank, source, identity
+        self.exclude_same_person = bool(exclude_same_person)
+        self.top, self.seed = int(top), int(seed)
+        # fit_exemplar's keyword arguments
+        self.fit = {k: v for k, v in self.settings.items() if k not in ("inpaint_invalid", "align")}
+        self.fit["black_invalid"] = bool(black_invalid)
+
+    def query(
+        self, masked: Tensor, mask: Tensor, valid: Tensor, landmarks: Tensor | None
+    ) -> dict[str, Tensor]:
+        """Descriptors of a batch of inputs (on the CPU); no ``shape`` without landmarks."""
+        lm = None if landmarks is None else landmarks.cpu()
+        query = describe_faces(masked.cpu(), mask.cpu(), valid.cpu(), lm)
+        if self.identity is not None and self.weights.get("identity"):
+            query["identity"] = F.normalize(self.identity(masked).float().cpu(), dim=1)
+        return query
+
+    @torch.inference_mode()
+    def candidates(
+        self,
+        query: Mapping[str, Tensor],
+        k: int,
+        keys: Sequence[str],
+        persons: Sequence[str] | None = None,
+        seed: int | None = None,
+    ) -> Tensor:
+        """(B, k) bank rows: the best k, or k drawn among the best ``top`` per face (seeded by
+        ``seed``, default the model's, and the face's ``keys`` entry, its id: a face gets the
+        same draw in any batch). A query without ``shape`` is ranked without that term."""
+        weights = {
+            n: w for n, w in self.weights.items() if n not in ("shape", "identity") or n in query
+        }
+        scores = self.bank.scores(query, weights)
+        persons = list(persons) if persons else [""] * len(keys)
+        banned = self.bank.banned(list(keys), persons, self.exclude_same_person)
+        seed = self.seed if seed is None else int(seed)
+        rows = []
+        for i, key in enumerate(keys):
+            gen = None
+            if self.top > k:
+                gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
+            rows.append(choose(scores[i : i + 1], banned[i : i + 1], k, self.top, gen)[0])
+        return torch.stack(rows)
+
+    @torch.inference_mode()
+    def render(
+        self,
+        rows: Tensor,
+        masked: Tensor,
+        mask: Tensor,
+        valid: Tensor,
+        landmarks: Tensor | None,
+    ) -> Tensor:
+        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; known pixels
+        (mask 1) are the input's exactly."""
+        dev = masked.device
+        ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
+        exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
+        if self.settings["inpaint_invalid"]:  # black alignment margins are no context either
+            ex_valid = ex_valid * (1 - dark_border(exemplar))
+        if self.settings["align"] and landmarks is not None:
+            m = similarity(ex["landmarks"].cpu(), landmarks.cpu())
+            exemplar, hull, ex_valid = warp(exemplar, m), warp(hull, m), warp(ex_valid, m)
+            hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
+        stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
+        return fit_exemplar(
+            exemplar,
+            stats,
+            hull,
+            masked,
+            mask,
+            valid,
+            exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
+            **self.fit,
+        )
+
+
 __all__ = [
+    "FIT_DEFAULTS",
     "GRID",
     "TERMS",
     "ExemplarBank",
+    "ExemplarModel",
+    "ExemplarSource",
+    "FaceItems",
     "choose",
     "coverage",
+    "dark_border",
     "describe_faces",
     "distance_to",
     "fill_invalid",
     "fit_exemplar",
     "gaussian_blur",
     "lab_to_rgb",
+    "model_settings",
     "region_stats",
     "rgb_to_lab",
     "seam_offset",

@@ -1,0 +1,57 @@
+"""Pack an exemplar bank: ``python -m facectx.bank train_root=... split=train output=...``.
+
+The command line only: compose ``conf/bank.yaml``, make one library call
+(:func:`facectx.inference.exemplar.pack_bank`: the prepared folder's faces, their pictures as
+JPEG, landmarks, masks, retrieval descriptors and identity features in one deterministic file),
+print what it wrote. The file runs as ``ckpt=FILE`` (``ExemplarHallucinator``) and as
+``method=exemplar`` with ``bank=FILE``. In Python use :mod:`facectx.inference.exemplar`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from facectx.inference.exemplar import BankSummary, pack_bank
+
+log = logging.getLogger("facectx.bank")
+
+__all__ = ["main", "run"]
+
+
+def run(cfg) -> BankSummary:
+    """Run a composed ``bank`` config (conf/bank.yaml)."""
+    from omegaconf import OmegaConf
+
+    summary = pack_bank(
+        str(Path(str(cfg.train_root)).expanduser()),
+        str(Path(str(cfg.output)).expanduser()),
+        split=None if cfg.get("split") is None else str(cfg.split),
+        one_per_person=bool(cfg.one_per_person),
+        max_faces=None if cfg.get("max_faces") is None else int(cfg.max_faces),
+        quality=int(cfg.quality),
+        feature=None if cfg.get("feature") is None else str(cfg.feature),
+        feature_path=cfg.get("feature_path"),
+        weights=OmegaConf.to_container(cfg.weights, resolve=True),
+        fit=OmegaConf.to_container(cfg.fit, resolve=True),
+        batch_size=int(cfg.batch_size),
+        device=str(cfg.device),
+        progress=bool(cfg.progress),
+    )
+    print(
+        f"exemplar bank -> {summary.path}: {summary.bytes / 2**20:.1f} MB, {summary.faces} "
+        f"faces, sha256 {summary.sha256} ({summary.seconds:.0f} s)",
+        flush=True,
+    )
+    return summary
+
+
+def main() -> None:
+    """``python -m facectx.bank`` (Hydra: conf/bank.yaml)."""
+    from facectx._conf import hydra_command
+
+    hydra_command("bank", run, log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The packed exemplar bank: deterministic bytes, an exact round trip (pictures within JPEG
+error), the same exemplar choices as the prepared folder it was packed from, clear errors for
+files that are not a bank. Banks are packed from the embedded sample without identity features
+(the identity network is slow on one thread)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facectx.assets import sample_root
+from facectx.data.datasets import PreparedFaces
+from facectx.inference.exemplar import pack_bank, select_rows
+from facectx.pretrained.exemplar_bank import BankError, load_bank, resolve_bank
+from facectx.zoo.exemplar import FIT_DEFAULTS, TERMS, model_settings
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+NO_ID = {"shape": 1.0, "colour": 1.0, "hull": 1.0, "coverage": 1.0}
+
+
+def _pack(output: Path, root: Path | None = None, **options):
+    options = {"feature": None, "weights": NO_ID, "progress": False, **options}
+    return pack_bank(root or sample_root(), output, **options)
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    return _pack(tmp_path_factory.mktemp("bank") / "bank.pt")
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return PreparedFaces(sample_root(), split="train")
+
+
+@pytest.fixture(scope="module")
+def batch(faces):
+    from torch.utils.data import DataLoader
+
+    b = next(iter(DataLoader(faces, batch_size=8, shuffle=False)))
+    b["person_name"] = [faces.rows[int(i)]["person"] for i in b["index"]]
+    return b
+
+
+def test_packing_twice_gives_the_same_bytes(packed, tmp_path):
+    again = _pack(tmp_path / "again.pt")
+    assert again.sha256 == packed.sha256 and again.bytes == packed.bytes
+    assert again.path.read_bytes() == packed.path.read_bytes()
+    assert packed.faces == 203 and packed.path.stat().st_size == packed.bytes
+
+
+def test_load_round_trips_the_faces(packed, faces):
+    bank = load_bank(packed.path)
+    n = len(faces)
+    assert len(bank) == n and bank.size == 128
+    assert bank.bank.ids == [r["id"] for r in faces.rows]
+    assert bank.bank.persons == [r["person"] for r in faces.rows]
+    assert bank.frame == {"size": 128, "eye_distance": 0.27, "eye_y": 0.43}
+    meta = bank.meta
+    assert meta["kind"] == "exemplar_bank" and meta["faces"] == n and meta["feature"] is None
+    assert meta["jpeg"]["quality"] == 85 and meta["weights"] == NO_ID
+    assert meta["fit"] == FIT_DEFAULTS and meta["hull"] == "landmarks"
+    rows = [0, 5, 77, n - 1]
+    items = [faces[j] for j in rows]
+    assert torch.equal(bank.landmarks(rows), torch.stack([it["landmarks"] for it in items]))
+    assert torch.equal(bank.valids(rows), torch.stack([it["valid"] for it in items]))
+    assert torch.equal(bank.hulls(rows), torch.stack([it["mask"] for it in items]))
+    err = (bank.images(rows) - torch.stack([it["image"] for it in items])).abs() * 127.5
+    assert err.mean() < 3 and err.flatten(1).quantile(0.99, dim=1).max() < 30
+    ex = bank.exemplars(torch.tensor(rows))
+    assert ex["image"].shape == (4, 3, 128, 128) and ex["hull"].shape == (4, 1, 128, 128)
+
+
+def test_the_bank_and_the_folder_choose_the_same_exemplars(packed, batch):
+    from facectx.evaluation.exemplar import Exemplar
+
+    cpu = torch.device("cpu")
+    for top in (1, 10):
+        folder = Exemplar(weights=NO_ID, top=top, seed=3)
+        folder.setup(128, cpu)
+        filed = Exemplar(weights=NO_ID, top=top, seed=3, bank=str(packed.path))
+        filed.setup(128, cpu)
+        assert torch.equal(folder.candidates(batch, 4), filed.candidates(batch, 4))
+    a, b = folder.predict(batch), filed.predict(batch)
+    assert a.notes == b.notes
+    face = batch["mask"].expand_as(a.images) > 0.5
+    assert torch.equal(b.images[face], batch["masked"][face])  # face pixels untouched
+    diff = (a.images - b.images).abs() * 127.5  # only the pictures' JPEG error differs
+    assert diff.mean() < 3
+    assert "packed bank" in filed.describe()
+
+
+def test_one_per_person_keeps_the_first_face_of_each_and_max_faces_cuts(tmp_path):
+    rows = [
+        {"id": "b_2", "person": "b"},
+        {"id": "a_1", "person": "a"},
+        {"id": "b_1", "person": "b"},
+        {"id": "x", "person": ""},
+        {"id": "y", "person": ""},
+    ]
+    assert [r["id"] for r in select_rows(rows, one_per_person=True)] == ["a_1", "b_1", "x", "y"]
+    assert [r["id"] for r in select_rows(rows, max_faces=2)] == ["b_2", "a_1"]
+    small = _pack(tmp_path / "small.pt", one_per_person=True, max_faces=50)
+    bank = load_bank(small.path)
+    assert len(bank) == small.faces == 50
+    persons = [p for p in bank.bank.persons if p]
+    assert len(persons) == len(set(persons))
+    assert bank.meta["one_per_person"] is True and bank.meta["max_faces"] == 50
+
+
+def test_hulls_that_are_not_the_landmarks_hull_are_stored(tmp_path):
+    from PIL import Image
+
+    src = sample_root()
+    with (src / "manifest.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))[:3]
+    root = tmp_path / "prepared"
+    folders = {"images": "image", "masks": "mask", "valid": "valid", "landmarks": "landmarks"}
+    for folder, column in folders.items():
+        (root / folder).mkdir(parents=True)
+        for r in rows:
+            shutil.copy(src / r[column], root / folder)
+    shutil.copy(src / "meta.json", root)
+    with (root / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    box = np.zeros((128, 128), np.uint8)
+    box[30:100, 35:95] = 255  # a hull that no landmarks draw
+    Image.fromarray(box).save(root / rows[1]["mask"])
+    bank = load_bank(_pack(tmp_path / "b.pt", root=root).path)
+    assert bank.meta["hull"] == "stored"
+    assert torch.equal(bank.hulls([1])[0, 0], torch.from_numpy(box > 0).float())
+
+
+def test_files_that_are_not_a_bank_are_named(packed, tmp_path):
+    cases = {
+        "missing.pt": None,
+        "text.pt": b"not a torch file",
+        "truncated.pt": packed.path.read_bytes()[: packed.bytes // 2],
+    }
+    for name, data in cases.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        with pytest.raises(BankError, match=name):
+            load_bank(tmp_path / name)
+    torch.save({"facectx": {"kind": "cascade"}, "state_dict": {}}, tmp_path / "gen.pt")
+    with pytest.raises(BankError, match=r"gen\.pt is not a facectx exemplar bank"):
+        load_bank(tmp_path / "gen.pt")
+    record = torch.load(packed.path, weights_only=True)
+    record["landmarks"] = record["landmarks"][:10]
+    torch.save(record, tmp_path / "cut.pt")
+    with pytest.raises(BankError, match=r"cut\.pt is a corrupt exemplar bank: landmarks"):
+        load_bank(tmp_path / "cut.pt")
+    with pytest.raises(BankError, match="not an exemplar model"):
+        resolve_bank("pretrained:lfw-128")
+    assert resolve_bank(str(packed.path)) == packed.path
+
+
+def test_bad_pack_settings_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"weights\.identity=0"):
+        pack_bank(sample_root(), tmp_path / "x.pt", feature=None, progress=False)
+    with pytest.raises(ValueError, match="fit settings"):
+        _pack(tmp_path / "x.pt", fit={"blur": 1.0})
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_model_settings_fill_the_defaults_and_refuse_unknown_keys():
+    weights, fit = model_settings({"shape": 2}, {"seam_band": 0, "align": 1})
+    assert weights == {"shape": 2.0} and isinstance(weights["shape"], float)
+    assert fit == {**FIT_DEFAULTS, "seam_band": 0.0, "align": True}
+    assert model_settings(None, None) == (dict.fromkeys(TERMS, 1.0), FIT_DEFAULTS)
+    with pytest.raises(ValueError, match="hair"):
+        model_settings({"hair": 1.0}, None)
+
+
+def test_the_bank_command_prints_what_it_wrote(tmp_path, monkeypatch, capfd):
+    import sys
+
+    from facectx import bank
+    from facectx.pretrained.registry import sha256sum
+
+    out = tmp_path / "cli.pt"
+    args = [f"train_root={sample_root()}", f"output={out}", "max_faces=20", "feature=null"]
+    args += ["weights.identity=0", "progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    monkeypatch.setattr(sys, "argv", ["facectx-bank", *args])
+    bank.main()
+    text = capfd.readouterr().out
+    assert f"exemplar bank -> {out}: " in text and " MB, 20 faces, sha256 " in text
+    assert sha256sum(out) in text and len(load_bank(out)) == 20
+
+    monkeypatch.setattr(sys, "argv", ["facectx-bank", f"train_root={tmp_path / 'none'}", *args[1:]])
+    with pytest.raises(SystemExit) as info:
+        bank.main()
+    errors = [line for line in capfd.readouterr().out.splitlines() if "[ERROR]" in line]
+    assert info.value.code == 2 and len(errors) == 1 and str(tmp_path / "none") in errors[0]
+
+
+@pytest.mark.slow  # ~8 s: the identity network embeds the 203 faces twice
+def test_a_bank_with_identity_features_chooses_as_the_folder(tmp_path, batch):
+    from facectx.evaluation.exemplar import Exemplar
+
+    packed = pack_bank(sample_root(), tmp_path / "id.pt", progress=False)  # the defaults
+    bank = load_bank(packed.path)
+    assert bank.meta["feature"] == "dlib-resnet" and bank.bank.identity.shape == (203, 128)
+    folder, filed = Exemplar(), Exemplar(bank=str(packed.path))
+    folder.setup(128, torch.device("cpu"))
+    filed.setup(128, torch.device("cpu"))
+    assert torch.equal(folder.candidates(batch, 5), filed.candidates(batch, 5))
