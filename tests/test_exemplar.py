@@ -157,7 +157,7 @@ def test_the_colour_transfer_keeps_the_inpainted_exemplar():
     """Where the exemplar's photo has no pixels it is inpainted before the colour transfer,
     which must work on the inpainted picture (it once started again from the raw exemplar, so
     the black margins came back)."""
-    from facectx.zoo.exemplar import fit_exemplar, rgb_to_lab, region_stats
+    from facectx.zoo.exemplar import fit_exemplar, region_stats, rgb_to_lab
 
     s = 32
     exemplar = torch.full((1, 3, s, s), 0.2)
