@@ -292,7 +292,7 @@ def test_prepare_writes_the_documented_folder(work):
 
 
 def test_hallucinate_with_the_shipped_model_writes_the_documented_outputs(work, portraits):
-    assert "pretrained model 'lfw-128'" in portraits.stdout + portraits.stderr
+    assert "pretrained model 'exemplar-lfw-128'" in portraits.stdout + portraits.stderr
     out = work / "portraits"
     rows = _rows(out / "outputs.csv")
     assert sorted(r["id"] for r in rows) == ["AJ_Lamas_0001_0", "Aaron_Peirsol_0001_0"]

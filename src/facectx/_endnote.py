@@ -38,7 +38,7 @@ def sample_run_note(cfg: Any, summary: dict[str, Any]) -> list[str]:
     from omegaconf import OmegaConf
 
     from facectx.assets import sample_root
-    from facectx.pretrained.hallucinators import DEFAULT_PRETRAINED
+    from facectx.pretrained.hallucinators import DEFAULT_PORTRAIT
 
     data = OmegaConf.select(cfg, "data", default=None)
     if summary.get("status") != "finished" or data is None:
@@ -58,4 +58,4 @@ def sample_run_note(cfg: Any, summary: dict[str, Any]) -> list[str]:
         f"python -m facectx.hallucinate input={_shown(sample_root())} "
         f"output={_shown(run_dir / 'shipped_model')}"
     )
-    return [head, f"the shipped model ({DEFAULT_PRETRAINED}) on the same faces: {command}"]
+    return [head, f"the shipped model ({DEFAULT_PORTRAIT}) on the same faces: {command}"]
