@@ -221,14 +221,21 @@ def transfer_colour(
 
 
 def seam_offset(
-    fill: Tensor, masked: Tensor, mask: Tensor, trust: Tensor, band: float, falloff: float
+    fill: Tensor,
+    masked: Tensor,
+    mask: Tensor,
+    trust: Tensor,
+    band: float,
+    falloff: float,
+    outside: Tensor | None = None,
 ) -> Tensor:
     """Shift ``fill`` in the hole so it meets the known face at the hull border.
 
     The offset ``masked - fill`` is measured on the known pixels within ``band`` px of the hole
     where ``trust`` (B, 1, S, S) is 1 (the exemplar shows skin there too), spread by normalised
     Gaussian smoothing, and added in the hole with weight exp(-distance / ``falloff``): a cheap
-    membrane (Poisson-like) correction that fades into the exemplar's own colours.
+    membrane (Poisson-like) correction that fades into the exemplar's own colours. ``outside``:
+    ``distance_to(mask)`` when the caller has it already.
     """
     hole = 1.0 - mask
     near_hole = (distance_to(hole) <= band).to(fill) * mask * trust
@@ -236,7 +243,8 @@ def seam_offset(
     sigma = max(band, 1.0) * 2
     num, den = gaussian_blur(diff, sigma), gaussian_blur(near_hole, sigma)
     offset = num / den.clamp_min(1e-3) * (den > 1e-2)
-    return fill + offset * torch.exp(-distance_to(mask) / falloff) * hole
+    outside = distance_to(mask) if outside is None else outside
+    return fill + offset * torch.exp(-outside / falloff) * hole
 
 
 @dataclass
@@ -380,17 +388,18 @@ def fit_exemplar(
             exemplar's own brows, glasses rims or hairline never touch the input face.
     """
     fill = exemplar if exemplar_valid is None else fill_invalid(exemplar, exemplar_valid)
+    outside = distance_to(mask)  # px from the input's hull, shared by the three steps below
     if harmonise or harmonise_far:
         lab = rgb_to_lab(fill)  # the inpainted picture (the transfer used to drop the fill)
         dst = region_stats(rgb_to_lab(masked), mask * valid)
-        w = torch.exp(-distance_to(mask) / harmonise_radius)
+        w = torch.exp(-outside / harmonise_radius)
         strength = harmonise_far + (harmonise - harmonise_far) * w
         fill = lab_to_rgb(transfer_colour(lab, exemplar_stats, dst, strength))
     if seam_band > 0:
-        fill = seam_offset(fill, masked, mask, exemplar_hull, seam_band, seam_falloff)
+        fill = seam_offset(fill, masked, mask, exemplar_hull, seam_band, seam_falloff, outside)
         fill = fill.clamp(-1, 1)
     if face_band > 0:
-        w = torch.exp(-distance_to(mask) / face_band)
+        w = torch.exp(-outside / face_band)
         fill = w * fill_invalid(masked, mask * valid) + (1 - w) * fill
     if black_invalid:
         fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
