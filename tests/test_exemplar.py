@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 
 from facectx.evaluation.exemplar import Exemplar
 from facectx.zoo.exemplar import fit_exemplar, lab_to_rgb, rgb_to_lab, shape_descriptor
@@ -173,3 +174,70 @@ def test_the_colour_transfer_keeps_the_inpainted_exemplar():
     assert out[..., :, :8].amin() > -0.5  # filled from the exemplar's grey, not black
     face = mask.expand_as(out) > 0
     assert torch.equal(out[face], masked[face])  # the face is the input's exactly
+
+
+def test_outline_grid_is_the_identity_for_equal_outlines_and_moves_the_jaw():
+    """Equal outlines leave the exemplar where it is; a shifted input jaw reads the exemplar's
+    jaw at the input's jaw points; the photo's corners stay put."""
+    from facectx.zoo.exemplar import outline_grid
+
+    gen = torch.Generator().manual_seed(0)
+    lm = torch.rand(1, 68, 2, generator=gen) * 60 + 34
+    s = 128
+    ys, xs = torch.meshgrid(torch.arange(s + 0.0), torch.arange(s + 0.0), indexing="ij")
+    ident = torch.stack([(xs + 0.5) / s * 2 - 1, (ys + 0.5) / s * 2 - 1], -1)
+    assert torch.allclose(outline_grid(lm, lm, s)[0], ident, atol=1e-5)
+    moved = lm.clone()
+    moved[:, :17, 0] += 6.0
+    px = (outline_grid(lm, moved, s)[0] + 1) / 2 * s - 0.5  # where each output px reads
+    for j in (3, 8, 13):
+        x, y = moved[0, j].round().long().tolist()
+        assert (px[y, x] - lm[0, j]).abs().max() < 1.6  # within the rounding and smoothing
+    assert torch.allclose(px[0, 0], torch.zeros(2), atol=0.5)
+    assert torch.allclose(px[-1, -1], torch.full((2,), s - 1.0), atol=0.5)
+
+
+def test_outline_warp_keeps_known_pixels_and_changes_the_context(method, batch):
+    assert method.model.settings["outline"]  # the default
+    flat = Exemplar(weights=NO_ID, outline=False, cache_dir=method.cache_dir)
+    flat.setup(128, torch.device("cpu"))
+    out = method.predict(batch).images
+    face = batch["mask"].expand_as(out) > 0.5
+    assert torch.equal(out[face], batch["masked"][face])
+    assert not torch.equal(out, flat.predict(batch).images)
+
+
+def test_ring_colours_and_seam_cost_prefer_the_exemplar_that_meets_the_face():
+    """A query whose face edge is dark at the bottom prefers the exemplar dark just below its
+    hull over one bright there; both rings are read on the right side of the outline."""
+    from facectx.zoo.exemplar import SECTORS, region_stats, rgb_to_lab, ring_colours, seam_cost
+
+    s = 64
+    hull = torch.zeros(1, 1, s, s)
+    hull[..., 16:48, 16:48] = 1
+    valid = torch.ones(1, 1, s, s)
+    face = torch.full((1, 3, s, s), 0.2)
+    face[..., 44:48, :] = -0.8  # the query's own jaw edge is dark
+    query = ring_colours(face * hull, hull, valid, outside=False)
+    assert query.shape == (1, SECTORS, 3) and torch.isfinite(query).all()
+
+    def exemplar(below: float) -> Tensor:
+        img = torch.full((1, 3, s, s), 0.2)
+        img[..., 48:, :] = below  # what lies under the exemplar's jaw
+        return img
+
+    dark, bright = exemplar(-0.8), exemplar(0.9)
+    bank_ring = torch.cat([ring_colours(x, hull, valid, outside=True) for x in (dark, bright)])
+    stats = region_stats(rgb_to_lab(face), hull)
+    bank_stats = tuple(torch.cat([v, v]) for v in stats)
+    cost = seam_cost(query, stats, bank_ring, bank_stats)
+    assert cost.shape == (1, 2) and cost[0, 0] < cost[0, 1]
+    empty = ring_colours(face, hull, torch.zeros_like(valid), outside=True)
+    assert torch.isnan(empty).all()  # no valid band pixel: every sector is missing
+    worst = seam_cost(
+        query,
+        stats,
+        torch.cat([bank_ring, empty]),
+        tuple(torch.cat([v, v[:1]]) for v in bank_stats),
+    )
+    assert worst[0, 2] == worst[0].max()

@@ -17,7 +17,13 @@ from facectx.assets import sample_root
 from facectx.data.datasets import PreparedFaces
 from facectx.inference.exemplar import pack_bank, select_rows
 from facectx.pretrained.exemplar_bank import BankError, load_bank, resolve_bank
-from facectx.zoo.exemplar import FIT_DEFAULTS, TERMS, model_settings
+from facectx.zoo.exemplar import (
+    DEFAULT_WEIGHTS,
+    FIT_DEFAULTS,
+    SECTORS,
+    TERMS,
+    model_settings,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -175,7 +181,8 @@ def test_model_settings_fill_the_defaults_and_refuse_unknown_keys():
     weights, fit = model_settings({"shape": 2}, {"seam_band": 0, "align": 1})
     assert weights == {"shape": 2.0} and isinstance(weights["shape"], float)
     assert fit == {**FIT_DEFAULTS, "seam_band": 0.0, "align": True}
-    assert model_settings(None, None) == (dict.fromkeys(TERMS, 1.0), FIT_DEFAULTS)
+    assert model_settings(None, None) == (DEFAULT_WEIGHTS, FIT_DEFAULTS)
+    assert set(DEFAULT_WEIGHTS) == set(TERMS)
     with pytest.raises(ValueError, match="hair"):
         model_settings({"hair": 1.0}, None)
 
@@ -213,3 +220,27 @@ def test_a_bank_with_identity_features_chooses_as_the_folder(tmp_path, batch):
     folder.setup(128, torch.device("cpu"))
     filed.setup(128, torch.device("cpu"))
     assert torch.equal(folder.candidates(batch, 5), filed.candidates(batch, 5))
+
+
+def test_the_seam_rings_are_stored_and_an_older_file_without_them_gets_them_on_load(
+    packed, batch, tmp_path
+):
+    """The packed rings are the folder's; a file written before the seam term (no ``ring``)
+    computes them from its pictures, close to the stored ones (JPEG error only), and the
+    seam term then chooses as the folder does."""
+    from facectx.evaluation.exemplar import Exemplar
+
+    record = torch.load(packed.path, weights_only=False)
+    assert record["ring"].shape == (203, SECTORS, 3)
+    folder = Exemplar(weights={**NO_ID, "seam": 2.0})
+    folder.setup(128, torch.device("cpu"))
+    assert torch.allclose(folder.bank.ring, record["ring"], equal_nan=True)
+    del record["ring"]
+    old = tmp_path / "old.pt"
+    torch.save(record, old)
+    rings = load_bank(old).bank.ring
+    both = torch.isfinite(rings) & torch.isfinite(record_rings := load_bank(packed.path).bank.ring)
+    assert (rings[both] - record_rings[both]).abs().mean() < 1.0  # Lab units
+    filed = Exemplar(weights={**NO_ID, "seam": 2.0}, bank=str(packed.path))
+    filed.setup(128, torch.device("cpu"))
+    assert torch.equal(folder.candidates(batch, 4), filed.candidates(batch, 4))

@@ -153,5 +153,5 @@ def test_the_shipped_bank_loads_offline_with_its_pinned_checksum():
     """The default portrait model ships in the package: found, sha256-verified, loaded."""
     model = Hallucinator.from_pretrained()
     assert isinstance(model, ExemplarHallucinator) and model.size == 128
-    assert model.source.startswith(f"pretrained:{NAME}@aa3d168befc7")
+    assert model.source.startswith(f"pretrained:{NAME}@ae46c0d22b1a")
     assert len(model.packed.bank) == 3363

@@ -157,3 +157,30 @@ def test_valid_mask_restricts_the_reconstruction_term():
     content[..., 1] = 4.0  # only outside the photo
     _, logs = loss.swap_loss(torch.zeros(1, 3, 2, 2), content, keep, torch.ones(1), valid=valid)
     assert logs["g/rec"].item() == 0.0
+
+
+def test_identity_of_the_composite_scores_the_output_and_its_gradient_reaches_only_the_hole():
+    """λ_id_out: I applied to Y (``output``), not Y_sp; off by default; weighted once."""
+
+    class MeanColour(torch.nn.Module):  # a toy identity network: the mean colour
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    assert not SwapInpaintLoss().active("swap", "id_out")
+    loss = SwapInpaintLoss(lambda_adv=0, lambda_rec=0, lambda_id=0, lambda_att=0, lambda_id_out=2.0)
+    loss.use_identity(MeanColour())
+    swapped = torch.rand(1, 3, 4, 4, requires_grad=True)
+    content = torch.rand(1, 3, 4, 4)
+    keep = torch.ones(1, 1, 4, 4)
+    keep[..., :2, :] = 0  # hole: the top half
+    y = keep * content + (1 - keep) * swapped
+    ref = torch.tensor([[1.0, 0.0, 0.0]])
+    total, logs = loss.swap_loss(swapped, content, keep, torch.zeros(1), id_reference=ref, output=y)
+    expected = identity_cosine(y.mean((2, 3)), ref)
+    assert logs["g/id_out"].item() == pytest.approx(expected.item())
+    assert logs["g/id_out_w"].item() == pytest.approx(2 * expected.item())
+    total.backward()
+    grad = swapped.grad.abs().sum(1)[0]
+    assert grad[:2].sum() > 0 and grad[2:].sum() == 0  # only the hole of Y_sp reaches Y
+    with pytest.raises(ValueError, match="lambda_id_out"):
+        loss.swap_loss(swapped, content, keep, torch.zeros(1), id_reference=ref)

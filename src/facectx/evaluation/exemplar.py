@@ -22,6 +22,7 @@ from facectx._conf import ConfigError
 from facectx.evaluation.baselines import _cache_key, _progress, _train_faces
 from facectx.evaluation.method import Method, Prediction, cache_path
 from facectx.zoo.exemplar import (
+    DEFAULT_WEIGHTS,
     TERMS,
     ExemplarBank,
     ExemplarModel,
@@ -45,8 +46,8 @@ class Exemplar(Method):
             the network its features were computed with).
         feature_path: explicit weight file for ``feature``; None = the registry rule.
         weights: retrieval term -> weight (``identity``, ``shape``, ``colour``, ``hull``,
-            ``coverage``; each z-scored over the bank); None = identity 1, shape 1, colour 1,
-            hull 1, coverage 1.
+            ``coverage``, ``seam``; each z-scored over the bank); None = the shipped model's
+            (``DEFAULT_WEIGHTS``: identity 1, shape 1, colour 1, hull 1, coverage 1, seam 2).
         exclude_same_person: never retrieve a face of the input's person (same id never).
         sample: which candidate to output, 0 = the best (or the first drawn).
         top: draw candidates at random among the best ``top`` (<= ``sample`` + 1: by rank).
@@ -63,6 +64,10 @@ class Exemplar(Method):
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
+        outline: bend the exemplar (thin-plate spline, the default) so its jaw and brows land on the
+            input's: the seam then runs along the exemplar's own face outline.
+        outline_inset: px the exemplar's outline lands inside the input's (its jaw edge and
+            shadow go under the input face).
         cache_dir: folder for the cached bank descriptors and identity features (the latter
             shared with ``nearest_neighbour``); None = no cache. Unused with ``bank``.
         batch_size: training faces described at a time.
@@ -92,11 +97,13 @@ class Exemplar(Method):
         black_invalid: bool = True,
         inpaint_invalid: bool = True,
         align: bool = False,
+        outline: bool = True,
+        outline_inset: float = 0.0,
         cache_dir: str | None = None,
         batch_size: int = 64,
         name: str = "exemplar",
     ) -> None:
-        weights = dict(weights) if weights is not None else dict.fromkeys(TERMS, 1.0)
+        weights = dict(weights) if weights is not None else dict(DEFAULT_WEIGHTS)
         if set(weights) - set(TERMS):
             raise ConfigError(f"exemplar: weights must name terms of {TERMS}, got {weights}")
         if sample < 0:
@@ -121,6 +128,8 @@ class Exemplar(Method):
             "face_band": float(face_band),
             "inpaint_invalid": bool(inpaint_invalid),
             "align": bool(align),
+            "outline": bool(outline),
+            "outline_inset": float(outline_inset),
         }
         self.black_invalid = bool(black_invalid)
         self.cache_dir = cache_dir
@@ -188,7 +197,8 @@ class Exemplar(Method):
 
     def _bank(self) -> ExemplarBank:
         faces = self.faces
-        desc = self._cached("exemplar_bank", _cache_key(faces), self._describe_training_faces)
+        # "exemplar_bank2": the descriptors gained the outer ring of the seam term
+        desc = self._cached("exemplar_bank2", _cache_key(faces), self._describe_training_faces)
         if self.net is not None:  # same file as nearest_neighbour's features
             key = _cache_key(faces, f"{self.feature}|{self.feature_path}")
             ident = self._cached("nn_features", key, self._embed_training_faces)
@@ -215,7 +225,7 @@ class Exemplar(Method):
     @torch.inference_mode()
     def _describe_training_faces(self) -> dict[str, Tensor]:
         parts = [
-            describe_faces(b["image"], b["mask"], b["valid"], b["landmarks"])
+            describe_faces(b["image"], b["mask"], b["valid"], b["landmarks"], exemplar=True)
             for b in self._batches("describing")
         ]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}

@@ -90,7 +90,7 @@ def pack_bank(
         feature: ``facectx.pretrained`` identity network whose features of the masked faces
             are stored (the ``identity`` retrieval term); None = none (weight must be 0).
         feature_path: explicit weight file for ``feature``.
-        weights: retrieval term -> weight recorded as the model's; None = every term 1.
+        weights: retrieval term -> weight recorded as the model's; None = ``DEFAULT_WEIGHTS``.
         fit: fit settings recorded as the model's (keys of ``FIT_DEFAULTS``); None = defaults.
         batch_size: faces described at a time.
         device: where the identity network runs.
@@ -130,7 +130,9 @@ def pack_bank(
         task = bar.add_task("pack", total=len(faces))
         for b in DataLoader(faces, batch_size=batch_size, shuffle=False):
             with torch.inference_mode():
-                desc.append(describe_faces(b["image"], b["mask"], b["valid"], b["landmarks"]))
+                desc.append(
+                    describe_faces(b["image"], b["mask"], b["valid"], b["landmarks"], exemplar=True)
+                )
                 if net is not None:
                     parts["ident"].append(net(b["masked"].to(device)).float().cpu())
             parts["jpeg"] += [encode_jpeg(im, quality) for im in to_uint8(b["image"])]
@@ -173,6 +175,7 @@ def pack_bank(
         torch.cat([d["colour_std"] for d in desc]),
         identity=torch.cat(parts["ident"]) if net is not None else None,
         hull_bits=np.concatenate(parts["hull"]) if hull_differs else None,
+        ring=torch.cat([d["ring"] for d in desc]),
     )
     return BankSummary(
         path, len(faces), path.stat().st_size, sha256sum(path), time.perf_counter() - t0

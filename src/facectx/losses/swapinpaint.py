@@ -9,6 +9,8 @@ Generative module G (eq. 6)::
     L_G = λ_adv · L_gan + λ1 · L_rec + λ2 · L_id + λ3 · L_att
     L_rec = ½ mean_{known}(Y_sp − X̂)²       over same-person pairs only (eq. 9, M = keep mask)
     L_id  = 1 − cos(I(Y_sp), I(R))                                        (eq. 7)
+    L_id_out = 1 − cos(I(Y), I(R))     (not in the paper; off by default: the identity of the
+                                        composite Y, the image a user gets and we score)
     L_att = ½ Σ_k mean(A_k(Y_sp) − A_k(X̂))² + ½ Σ_k mean(A_k(Y) − A_k(X̂))²   (eq. 10)
 
 Norms are means over elements (as PICNet's and FaceShifter's code do), not sums, so the weights
@@ -168,7 +170,10 @@ class SwapInpaintLoss(FrozenNets):
         content_adv: GAN form for C: ``bce`` (eq. 2, non-saturating), ``hinge`` or ``lsgan``.
         lambda_adv: weight of G's GAN term (paper: 1, eq. 6).
         lambda_rec: λ1, same-person reconstruction of the known region (paper: 10).
-        lambda_id: λ2, identity cosine distance (paper: 5).
+        lambda_id: λ2, identity cosine distance of Y_sp (paper: 5).
+        lambda_id_out: identity cosine distance of the composite Y (not in the paper, 0 = off).
+            Eq. 7 scores the raw Y_sp, whose known region the attribute and reconstruction
+            terms hold to the face; this term asks the hole itself to carry the reference.
         lambda_att: λ3, double attribute loss (paper: 10).
         adv: GAN form for G (FaceShifter: ``hinge``).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
@@ -187,6 +192,7 @@ class SwapInpaintLoss(FrozenNets):
         lambda_id: float = 5.0,
         lambda_att: float = 10.0,
         adv: str = "hinge",
+        lambda_id_out: float = 0.0,
         use_valid_mask: bool = True,
         identity: nn.Module | None = None,
     ) -> None:
@@ -207,6 +213,7 @@ class SwapInpaintLoss(FrozenNets):
                 "adv": float(lambda_adv),
                 "rec": float(lambda_rec),
                 "id": float(lambda_id),
+                "id_out": float(lambda_id_out),
                 "att": float(lambda_att),
             },
         }
@@ -319,6 +326,9 @@ class SwapInpaintLoss(FrozenNets):
         # network features first, in this order (I, then A), then the terms
         if w["id"] and id_swapped is None and self.identity is not None:
             id_swapped = self.identity(swapped)
+        id_output = None
+        if w["id_out"] and output is not None and self.identity is not None:
+            id_output = self.identity(output)
         if w["att"] and att_swapped is None and attributes is not None and output is not None:
             att_swapped, att_output = attributes(swapped), attributes(output)
         raw: dict[str, Tensor] = {}
@@ -337,6 +347,13 @@ class SwapInpaintLoss(FrozenNets):
                     "features were given"
                 )
             raw["id"] = identity_cosine(id_swapped, id_reference)
+        if w["id_out"]:
+            if id_output is None or id_reference is None:
+                raise ValueError(
+                    "lambda_id_out is on but the composite Y, the identity network or I(R) is "
+                    "missing"
+                )
+            raw["id_out"] = identity_cosine(id_output, id_reference)
         if w["att"]:
             if att_swapped is None or att_output is None or att_content is None:
                 raise ValueError("attribute term is on but attribute maps are missing")

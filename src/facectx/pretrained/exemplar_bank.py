@@ -20,6 +20,8 @@ without the dataset (``ExemplarHallucinator``, ``Exemplar(bank=...)``). Record::
                     which is drawn again on load otherwise
     identity        float16 (N, D) identity features of the masked faces (absent: no feature)
     colour_mean/std float32 (N, 3) Lab statistics of the visible face (``describe_faces``)
+    ring            float32 (N, SECTORS, 3) the seam term's outer rings (``ring_colours``; NaN
+                    = no pixel), optional: computed from the pictures on load when absent
 
 The shape, hull and valid descriptors are computed again on load from the landmarks and masks
 (the same functions as for a prepared folder, so they are equal). Writing is deterministic: the
@@ -42,7 +44,14 @@ from torch import Tensor
 
 from facectx.checkpoint import CheckpointError
 from facectx.pretrained.hallucinators import save_record
-from facectx.zoo.exemplar import ExemplarBank, shape_descriptor, small_mask
+from facectx.zoo.exemplar import (
+    SECTORS,
+    ExemplarBank,
+    dark_border,
+    ring_colours,
+    shape_descriptor,
+    small_mask,
+)
 
 KIND = "exemplar_bank"
 FORMAT = 1
@@ -85,6 +94,7 @@ def write_bank(
     colour_std: Tensor,
     identity: Tensor | None = None,
     hull_bits: np.ndarray | None = None,
+    ring: Tensor | None = None,
 ) -> Path:
     """Write a bank record (layout in the module docstring) to ``path`` atomically.
 
@@ -99,6 +109,7 @@ def write_bank(
         identity: (N, D) identity features (stored in float16); None = none.
         hull_bits: (N, B) packed face hulls, when they are not the landmarks' hull; None = drawn
             again from the landmarks on load.
+        ring: (N, SECTORS, 3) outer rings of the seam term; None = computed on load.
     """
     n = len(ids)
     offsets = np.zeros(n + 1, np.int64)
@@ -118,6 +129,8 @@ def write_bank(
         record["hull_bits"] = _zip_bits(hull_bits)
     if identity is not None:
         record["identity"] = identity.detach().cpu().to(torch.float16).contiguous()
+    if ring is not None:
+        record["ring"] = ring.detach().float().cpu().contiguous()
     _check(record, Path(path))
     return save_record(record, path)
 
@@ -157,6 +170,7 @@ def _check(record: dict, path: Path) -> None:
         "landmarks": (n, 68, 2),
         "colour_mean": (n, 3),
         "colour_std": (n, 3),
+        **({"ring": (n, SECTORS, 3)} if "ring" in record else {}),
     }
     problems = [f"missing {k}" for k in (*_TENSORS, "ids", "persons") if k not in record]
     for key in ("valid_bits", "hull_bits"):
@@ -232,6 +246,7 @@ class PackedBank:
             colour_std=record["colour_std"].float(),
             hull=self._small(self.hulls, n),
             valid=self._small(self.valids, n),
+            ring=record["ring"].float() if "ring" in record else self._rings(n),
         )
 
     def __len__(self) -> int:
@@ -243,6 +258,17 @@ class PackedBank:
         return torch.cat(
             [small_mask(masks(range(i, min(i + CHUNK, n)))) for i in range(0, n, CHUNK)]
         )
+
+    def _rings(self, n: int) -> Tensor:
+        """The seam term's outer rings (:func:`ring_colours`) of every face, computed from the
+        pictures on load (:data:`CHUNK` at a time), so older bank files get them too."""
+        parts = []
+        for i in range(0, n, CHUNK):
+            rows = range(i, min(i + CHUNK, n))
+            image, hull, valid = self.images(rows), self.hulls(rows), self.valids(rows)
+            valid = valid * (1 - dark_border(image))
+            parts.append(ring_colours(image, hull, valid, outside=True))
+        return torch.cat(parts) if parts else torch.zeros(0, SECTORS, 3)
 
     @staticmethod
     def _rows(rows) -> list[int]:

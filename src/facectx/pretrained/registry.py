@@ -708,9 +708,9 @@ register(
 #   python -m facectx.bank train_root=/abs/lfw_prepared split=train \
 #       output=src/facectx/assets/pretrained/exemplar_bank_lfw128.pt
 EXEMPLAR_BANK_LFW128_SHA256: str | None = (
-    "aa3d168befc7c4c764f184d9eb12946915e775dde2dc52e7ab9827b006e36af8"
+    "ae46c0d22b1aadc466f2f7047ce8f7138ce067531c53906d4b99039046ef6130"
 )
-EXEMPLAR_BANK_LFW128_SIZE: int | None = 15849105
+EXEMPLAR_BANK_LFW128_SIZE: int | None = 16333581
 
 register(
     Entry(

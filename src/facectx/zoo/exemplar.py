@@ -18,7 +18,12 @@ Retrieval scores (each z-scored over the bank per query, then weighted):
 * ``colour``: minus the Lab distance of the mean visible-face colours;
 * ``hull``: IoU of the face hulls (a matching outline means the pasted context fits it);
 * ``coverage``: the fraction of the query's context that is valid in the exemplar (an
-  exemplar whose photo ends where the query's continues would paste black).
+  exemplar whose photo ends where the query's continues would paste black);
+* ``seam``: how well the two would meet at the face outline: the query's colours just inside
+  its hull against the exemplar's just outside its own, per angular sector and each in units
+  of its face's colour spread (what the colour transfer makes of them), so a dark collar
+  under a dark jaw edge, skin above a bare forehead and background beside a cheek win over a
+  fringe cut by the forehead or a bright neck under a shadowed jaw.
 
 Images are (B, 3, S, S) in [-1, 1], masks (B, 1, S, S) in {0, 1}.
 """
@@ -35,7 +40,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 GRID = 32  # px: side of the down-sampled hull / valid masks used for overlap scores
-TERMS = ("identity", "shape", "colour", "hull", "coverage")
+TERMS = ("identity", "shape", "colour", "hull", "coverage", "seam")
+#: the shipped model's retrieval weights (chosen on LFW val, docs/results.md §4)
+DEFAULT_WEIGHTS = {
+    "identity": 1.0,
+    "shape": 1.0,
+    "colour": 1.0,
+    "hull": 1.0,
+    "coverage": 1.0,
+    "seam": 2.0,
+}
+SECTORS = 12  # angular sectors of the seam descriptor around the face
+RING = (1.0, 4.0)  # px from the hull outline: the band the seam descriptor averages
 
 _RGB2XYZ = torch.tensor(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
@@ -79,6 +95,48 @@ def region_stats(lab: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:
     mean = (lab * w).sum((2, 3))
     var = ((lab - mean[..., None, None]) ** 2 * w).sum((2, 3))
     return mean, var.sqrt()
+
+
+def ring_colours(image: Tensor, region: Tensor, valid: Tensor, outside: bool) -> Tensor:
+    """(B, SECTORS, 3) Lab of the mean colour of the band :data:`RING` px inside (``outside``
+    False) or outside ``region``'s outline of ``image`` ([-1, 1] RGB), per angular sector
+    around the region's centroid; NaN where a sector has no valid band pixel."""
+    b, _, h, w = image.shape
+    dist = distance_to(region) if outside else distance_to(1 - region)
+    side = (1 - region) if outside else region
+    band = (((dist >= RING[0]) & (dist <= RING[1])).to(image) * side * valid).flatten(1)
+    ys, xs = torch.meshgrid(torch.arange(h).to(image), torch.arange(w).to(image), indexing="ij")
+    area = region.sum((2, 3)).clamp_min(1.0)[:, 0]
+    cy = (region[:, 0] * ys).sum((1, 2)) / area
+    cx = (region[:, 0] * xs).sum((1, 2)) / area
+    angle = torch.atan2(ys - cy[:, None, None], xs - cx[:, None, None]).flatten(1)
+    sector = ((angle + torch.pi) / (2 * torch.pi) * SECTORS).long().clamp(0, SECTORS - 1)
+    count = torch.zeros(b, SECTORS).to(image).scatter_add_(1, sector, band)
+    rgb = image.flatten(2) * band[:, None]  # (B, 3, HW)
+    total = (
+        torch.zeros(b, 3, SECTORS).to(image).scatter_add_(2, sector[:, None].expand(-1, 3, -1), rgb)
+    )
+    mean = total / count.clamp_min(1e-6)[:, None]  # (B, 3, K) mean RGB per sector
+    lab = rgb_to_lab(mean[..., None]).squeeze(-1).transpose(1, 2)  # (B, K, 3)
+    return torch.where(count[..., None] > 0, lab, torch.full_like(lab, float("nan")))
+
+
+def seam_cost(
+    query_ring: Tensor,
+    query_stats: tuple[Tensor, Tensor],
+    bank_ring: Tensor,
+    bank_stats: tuple[Tensor, Tensor],
+) -> Tensor:
+    """(B, N) mean over sectors of the L1 distance between the query's inner ring and each
+    exemplar's outer ring, each in units of its own face's Lab (mean, std); sectors missing on
+    either side are left out (a pair with none scores the worst finite cost)."""
+    zq = (query_ring - query_stats[0][:, None]) / query_stats[1][:, None].clamp_min(1e-3)
+    zb = (bank_ring - bank_stats[0][:, None]) / bank_stats[1][:, None].clamp_min(1e-3)
+    d = (zq[:, None] - zb[None]).abs().sum(-1)  # (B, N, K)
+    ok = torch.isfinite(d)
+    cost = torch.where(ok, d, 0).sum(-1) / ok.sum(-1).clamp_min(1)
+    worst = torch.where(ok.any(-1), cost, -1).amax(1, keepdim=True).clamp_min(0)
+    return torch.where(ok.any(-1), cost, worst)
 
 
 def small_mask(mask: Tensor, grid: int = GRID) -> Tensor:
@@ -162,6 +220,76 @@ def warp(x: Tensor, matrix: Tensor, border_value: float = 0.0) -> Tensor:
         for a, m in zip(arr, matrix)
     ]
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x)
+
+
+#: landmarks on a face hull's outline (jaw 0-16, brows 17-26): where the exemplar's face
+#: outline must meet the input's
+OUTLINE = tuple(range(27))
+
+
+def _tps_kernel(a: Tensor, b: Tensor) -> Tensor:
+    """U(r) = r² log r² between point sets (…, N, 2) and (…, M, 2); 0 at r = 0."""
+    r2 = torch.cdist(a, b).square()
+    return r2 * torch.log(r2.clamp_min(1e-12))
+
+
+def outline_grid(
+    src: Tensor,
+    dst: Tensor,
+    size: int,
+    inset: float = 0.0,
+    anchors: int = 5,
+    smooth: float = 1.0,
+) -> Tensor:
+    """(B, S, S, 2) ``grid_sample`` grid that moves the face outline ``src`` (B, 68, 2) px of
+    the exemplar onto the input's ``dst``: a thin-plate spline through the outline landmarks
+    and ``anchors`` fixed points per image edge, so the exemplar's jaw and brows land on the
+    input's hull while its photo's edges stay put (no crescent of the exemplar's own cheek, no
+    second jaw line outside the input's). ``inset`` px moves the target outline toward the
+    face's centre, so the exemplar's own jaw edge and the shadow under it fall inside the
+    input's hull, where the input face covers them. ``smooth`` regularises the spline (px²)."""
+    idx = list(OUTLINE)
+    s = float(size)
+    t = torch.linspace(0.0, s - 1.0, anchors + 1, dtype=torch.float64)[:-1]
+    edge = torch.cat(
+        [
+            torch.stack([t, torch.zeros_like(t)], 1),
+            torch.stack([torch.full_like(t, s - 1), t], 1),
+            torch.stack([s - 1 - t, torch.full_like(t, s - 1)], 1),
+            torch.stack([torch.zeros_like(t), s - 1 - t], 1),
+        ]
+    )
+    b = src.shape[0]
+    edge = edge.expand(b, -1, -1)
+    target = dst.double()[:, idx]
+    if inset:
+        centre = dst.double().mean(1, keepdim=True)
+        towards = centre - target
+        target = target + inset * towards / towards.norm(dim=2, keepdim=True).clamp_min(1e-6)
+    p = torch.cat([target, edge], 1)  # where points sit in the output
+    q = torch.cat([src.double()[:, idx], edge], 1)  # where to read them in the exemplar
+    n = p.shape[1]
+    ones = torch.ones(b, n, 1, dtype=torch.float64)
+    pa = torch.cat([ones, p], 2)
+    top = torch.cat([_tps_kernel(p, p) + smooth * torch.eye(n, dtype=torch.float64), pa], 2)
+    bottom = torch.cat([pa.transpose(1, 2), torch.zeros(b, 3, 3, dtype=torch.float64)], 2)
+    rhs = torch.cat([q, torch.zeros(b, 3, 2, dtype=torch.float64)], 1)
+    coef = torch.linalg.solve(torch.cat([top, bottom], 1), rhs)  # (B, n + 3, 2)
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64),
+        torch.arange(size, dtype=torch.float64),
+        indexing="ij",
+    )
+    x = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(b, -1, -1)
+    xa = torch.cat([torch.ones(b, x.shape[1], 1, dtype=torch.float64), x], 2)
+    mapped = _tps_kernel(x, p) @ coef[:, :n] + xa @ coef[:, n:]
+    grid = (mapped + 0.5) / s * 2 - 1  # px centres -> grid_sample (align_corners=False)
+    return grid.reshape(b, size, size, 2).float()
+
+
+def sample_grid(x: Tensor, grid: Tensor) -> Tensor:
+    """Bilinear ``grid_sample`` with zeros outside (pair a warped image with its warped valid)."""
+    return F.grid_sample(x, grid.to(x), mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def fill_invalid(image: Tensor, valid: Tensor, radius: float = 5.0) -> Tensor:
@@ -261,6 +389,8 @@ class ExemplarBank:
         colour_std: (N, 3) Lab std of the same region.
         hull: (N, GRID²) :func:`small_mask` of the face hulls.
         valid: (N, GRID²) :func:`small_mask` of the valid pixels.
+        ring: (N, SECTORS, 3) :func:`ring_colours` just outside the hulls (the ``seam``
+            term); None = no seam term.
     """
 
     ids: list[str]
@@ -271,6 +401,7 @@ class ExemplarBank:
     colour_std: Tensor
     hull: Tensor
     valid: Tensor
+    ring: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -297,6 +428,15 @@ class ExemplarBank:
                 term = -torch.cdist(query["colour_mean"], self.colour_mean)
             elif name == "hull":
                 term = soft_iou(query["hull"], self.hull)
+            elif name == "seam":
+                if self.ring is None:
+                    raise ValueError("the seam term needs the bank's outer rings (ring=...)")
+                term = -seam_cost(
+                    query["ring"],
+                    (query["colour_mean"], query["colour_std"]),
+                    self.ring,
+                    (self.colour_mean, self.colour_std),
+                )
             else:
                 term = coverage(query["valid"] * (1 - query["hull"]), self.valid)
             total = total + w * standardise(term)
@@ -321,11 +461,16 @@ class ExemplarBank:
 
 
 def describe_faces(
-    image: Tensor, mask: Tensor, valid: Tensor, landmarks: Tensor | None
+    image: Tensor,
+    mask: Tensor,
+    valid: Tensor,
+    landmarks: Tensor | None,
+    exemplar: bool = False,
 ) -> dict[str, Tensor]:
-    """Retrieval descriptors (all but ``identity``) of a batch of faces; ``image`` only needs to
-    be right where ``mask`` is 1 (a masked input works). Without ``landmarks`` there is no
-    ``shape``."""
+    """Retrieval descriptors (all but ``identity``) of a batch of faces. As queries (the
+    default) ``image`` only needs to be right where ``mask`` is 1 (a masked input works) and
+    ``ring`` is the band inside the hull; as bank faces (``exemplar``) ``image`` is the whole
+    picture and ``ring`` the band outside. Without ``landmarks`` there is no ``shape``."""
     face = mask * valid
     mean, std = region_stats(rgb_to_lab(image), face)
     out = {} if landmarks is None else {"shape": shape_descriptor(landmarks.float())}
@@ -335,6 +480,10 @@ def describe_faces(
         "colour_std": std,
         "hull": small_mask(mask),
         "valid": small_mask(valid),
+        # a bank photo's black alignment margins are not what the fit pastes (it inpaints them)
+        "ring": ring_colours(
+            image, mask, valid * (1 - dark_border(image)) if exemplar else valid, exemplar
+        ),
     }
 
 
@@ -417,15 +566,17 @@ FIT_DEFAULTS: dict[str, float | bool] = {
     "face_band": 2.0,
     "inpaint_invalid": True,
     "align": False,
+    "outline": True,
+    "outline_inset": 0.0,
 }
 
 
 def model_settings(
     weights: Mapping[str, float] | None, fit: Mapping[str, float | bool] | None
 ) -> tuple[dict[str, float], dict[str, float | bool]]:
-    """An exemplar model's retrieval weights (None = every term 1) and fit settings (over
+    """An exemplar model's retrieval weights (None = :data:`DEFAULT_WEIGHTS`) and fit settings (over
     :data:`FIT_DEFAULTS`), typed; ValueError when either names an unknown key."""
-    weights = dict.fromkeys(TERMS, 1.0) if weights is None else dict(weights)
+    weights = dict(DEFAULT_WEIGHTS) if weights is None else dict(weights)
     fit = {**FIT_DEFAULTS, **(fit or {})}
     if set(weights) - set(TERMS) or set(fit) - set(FIT_DEFAULTS):
         raise ValueError(
@@ -468,7 +619,8 @@ class ExemplarModel:
         source: the exemplars' pixels (:class:`ExemplarSource`).
         identity: network embedding masked faces for the ``identity`` term (called on the
             inputs' device); None = no identity term (its weight must then be 0).
-        weights: retrieval term -> weight (see :class:`ExemplarBank`); None = every term 1.
+        weights: retrieval term -> weight (see :class:`ExemplarBank`); None =
+            :data:`DEFAULT_WEIGHTS`.
         exclude_same_person: never retrieve a face of the query's person (its own id never).
         top: draw the candidates at random among the best ``top`` (<= k: the best k by rank).
         seed: seed of those draws; a face's draw depends only on it and the face's key.
@@ -476,7 +628,9 @@ class ExemplarModel:
             ``harmonise_radius``, ``seam_band``, ``seam_falloff`` (as in :func:`fit_exemplar`),
             ``inpaint_invalid`` (inpaint where the exemplar's photo has no pixels before
             pasting), ``align`` (warp the exemplar by the similarity that best maps its
-            landmarks onto the query's; queries without landmarks are not warped).
+            landmarks onto the query's; queries without landmarks are not warped), ``outline``
+            (bend the exemplar with :func:`outline_grid` so its jaw and brows land on the
+            query's; queries without landmarks are not bent).
         black_invalid: black (-1) where the query's photo has no pixels (``valid`` 0), as in
             the evaluation's originals; False fills the context there too.
     """
@@ -500,7 +654,11 @@ class ExemplarModel:
         self.exclude_same_person = bool(exclude_same_person)
         self.top, self.seed = int(top), int(seed)
         # fit_exemplar's keyword arguments
-        self.fit = {k: v for k, v in self.settings.items() if k not in ("inpaint_invalid", "align")}
+        self.fit = {
+            k: v
+            for k, v in self.settings.items()
+            if k not in ("inpaint_invalid", "align", "outline", "outline_inset")
+        }
         self.fit["black_invalid"] = bool(black_invalid)
 
     def query(
@@ -560,6 +718,15 @@ class ExemplarModel:
             m = similarity(ex["landmarks"].cpu(), landmarks.cpu())
             exemplar, hull, ex_valid = warp(exemplar, m), warp(hull, m), warp(ex_valid, m)
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
+        if self.settings["outline"] and landmarks is not None:
+            lm = ex["landmarks"].cpu()
+            if self.settings["align"]:  # the similarity moved them already
+                m = similarity(lm, landmarks.cpu())
+                lm = lm @ m[:, :, :2].transpose(1, 2) + m[:, :, 2][:, None]
+            inset = float(self.settings["outline_inset"])
+            grid = outline_grid(lm, landmarks.cpu(), exemplar.shape[-1], inset).to(dev)
+            exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
+            hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
         stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
         return fit_exemplar(
             exemplar,
@@ -574,8 +741,12 @@ class ExemplarModel:
 
 
 __all__ = [
+    "DEFAULT_WEIGHTS",
     "FIT_DEFAULTS",
     "GRID",
+    "OUTLINE",
+    "RING",
+    "SECTORS",
     "TERMS",
     "ExemplarBank",
     "ExemplarModel",
@@ -591,8 +762,12 @@ __all__ = [
     "gaussian_blur",
     "lab_to_rgb",
     "model_settings",
+    "outline_grid",
     "region_stats",
     "rgb_to_lab",
+    "ring_colours",
+    "sample_grid",
+    "seam_cost",
     "seam_offset",
     "shape_descriptor",
     "similarity",
