@@ -80,7 +80,9 @@ def test_every_top_level_config_composes(tmp_path, name):
 
 def test_runs_write_under_logs_task_datetime():
     hydra_cfg = OmegaConf.to_container(OmegaConf.load(CONF / "hydra" / "default.yaml"))
-    assert hydra_cfg["run"]["dir"] == "${paths.log_dir}/${task}/${now:%Y-%m-%d_%H-%M-%S}"
+    # microseconds: two commands started in the same second get two run folders
+    assert hydra_cfg["run"]["dir"] == "${paths.log_dir}/${task}/${now:%Y-%m-%d_%H-%M-%S-%f}"
+    assert hydra_cfg["sweep"]["dir"].endswith("/multiruns/${now:%Y-%m-%d_%H-%M-%S-%f}")
     assert hydra_cfg["job"]["chdir"] is False
 
 
