@@ -64,8 +64,8 @@ class Exemplar(Method):
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
-        outline: bend the exemplar (thin-plate spline, the default) so its jaw and brows land on the
-            input's: the seam then runs along the exemplar's own face outline.
+        outline: bend the exemplar (thin-plate spline; on by default) so its jaw and brows land on
+            the input's: the seam then runs along the exemplar's own face outline.
         outline_inset: px the exemplar's outline lands inside the input's (its jaw edge and
             shadow go under the input face).
         cache_dir: folder for the cached bank descriptors and identity features (the latter

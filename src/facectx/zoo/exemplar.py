@@ -714,15 +714,13 @@ class ExemplarModel:
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
         if self.settings["inpaint_invalid"]:  # black alignment margins are no context either
             ex_valid = ex_valid * (1 - dark_border(exemplar))
+        lm = ex["landmarks"].cpu()  # the exemplars' landmarks, moved along with every warp
         if self.settings["align"] and landmarks is not None:
-            m = similarity(ex["landmarks"].cpu(), landmarks.cpu())
+            m = similarity(lm, landmarks.cpu())
             exemplar, hull, ex_valid = warp(exemplar, m), warp(hull, m), warp(ex_valid, m)
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
+            lm = lm @ m[:, :, :2].transpose(1, 2) + m[:, :, 2][:, None]
         if self.settings["outline"] and landmarks is not None:
-            lm = ex["landmarks"].cpu()
-            if self.settings["align"]:  # the similarity moved them already
-                m = similarity(lm, landmarks.cpu())
-                lm = lm @ m[:, :, :2].transpose(1, 2) + m[:, :, 2][:, None]
             inset = float(self.settings["outline_inset"])
             grid = outline_grid(lm, landmarks.cpu(), exemplar.shape[-1], inset).to(dev)
             exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
