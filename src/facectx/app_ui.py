@@ -162,6 +162,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 label="Pasted back into the photo",
                 interactive=False,
                 format="png",
+                visible=demo.hallucinator.pastes_back,
                 elem_id="pasted",
             )
             download = gr.DownloadButton(
@@ -196,7 +197,7 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
                 [],
                 gr.update(value=[], visible=False),
                 gr.update(value=[], visible=False),
-                None,
+                gr.update(value=None),
                 gr.update(value=None, visible=False),
             )
         n = len(result.faces)
@@ -219,7 +220,10 @@ def _hallucinate_tab(demo: Demo, examples: Sequence[str | Path]) -> None:
             [(str(files[f"face{i}_portrait"]), caption[i - 1]) for i in range(1, n + 1)],
             gr.update(value=with_bg, visible=bool(with_bg)),
             gr.update(value=several, visible=bool(several)),
-            str(files["pasted"]),
+            gr.update(
+                value=str(files["pasted"]) if "pasted" in files else None,
+                visible="pasted" in files,
+            ),
             gr.update(value=str(saved.zip), visible=True),
         )
 

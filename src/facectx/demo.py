@@ -101,6 +101,11 @@ HEAD_CENTRE_Y, HEAD_AXES = 0.3, (0.62, 0.85)
 CONTEXT_CENTRE, CONTEXT_AXES, CONTEXT_FADE = (0.5, 0.45), (0.47, 0.52), 0.12
 #: aligned pixels over which the context fades in beside the face hull
 HULL_FADE = 3.0
+#: the status's sentence for a model without a pasted-back view (``pastes_back`` False)
+NO_PASTE = (
+    "No pasted-back view with this model: its context is another photo's whole head, and "
+    "your photo's own hair beyond the portrait's frame would show beside it."
+)
 
 
 def _draw_heads(mask: np.ndarray, boxes: Sequence[Sequence[float]], offset=(0, 0)) -> None:
@@ -270,7 +275,9 @@ class Hallucinated:
 
     photo: np.ndarray  # (H, W, 3) uint8, as uploaded (upright)
     faces: list[HallucinatedFace]
-    pasted: np.ndarray  # (H, W, 3) uint8: the portraits' context pasted back into the photo
+    # (H, W, 3) uint8: the portraits' context pasted back into the photo; None for a model
+    # that does not paste back (``PortraitModel.pastes_back``)
+    pasted: np.ndarray | None
     dropped: int = 0  # faces found but left out by faces=largest
     found: int = 0  # faces found large enough to use (shown or left out)
     missed: str = ""  # why the detector may have missed faces ("" = no sign of it)
@@ -403,9 +410,10 @@ class Demo:
         samples: int = 1,
     ) -> Hallucinated:
         """Photo in: every face aligned and masked, with hallucinated context, optionally on a
-        new ``background``, and the photo with the context pasted back. ``samples`` K > 1 (a
-        model that gives several, at most :data:`MAX_SAMPLES`): K portraits per face, the first
-        one shown on the background and pasted back."""
+        new ``background``, and the photo with the context pasted back (models whose
+        ``pastes_back`` is True; else ``pasted`` is None). ``samples`` K > 1 (a model that
+        gives several, at most :data:`MAX_SAMPLES`): K portraits per face, the first one shown
+        on the background and pasted back."""
         from facectx.segment import replace_background
 
         model = self.hallucinator
@@ -444,9 +452,11 @@ class Demo:
             step(0.7, "Replacing the background")
             for r in results:
                 r.background = replace_background(r.portrait, r.keep, bg).image
-        step(0.85, "Pasting the results back into the photo")
-        boxes = [d.box for d in found.detections]  # no face's context covers another found face
-        pasted = paste_back(image, found.faces, list(portraits), protect=boxes)
+        pasted = None
+        if model.pastes_back:
+            step(0.85, "Pasting the results back into the photo")
+            boxes = [d.box for d in found.detections]  # no context covers another found face
+            pasted = paste_back(image, found.faces, list(portraits), protect=boxes)
         return Hallucinated(
             image, results, pasted, found.dropped, found.found, found.missed, found.retry
         )
@@ -469,8 +479,11 @@ class Demo:
         h, w = result.photo.shape[:2]
         size = result.faces[0].portrait.shape[0]
         k = len(result.faces[0].candidates)
-        several = f" {k} portraits per face (the first is pasted back)." if k > 1 else ""
-        return text + f" Portraits are {size} px; the photo is {w}×{h}." + several
+        text += f" Portraits are {size} px; the photo is {w}×{h}."
+        if result.pasted is None:
+            text += f" {k} portraits per face." if k > 1 else ""
+            return text + " " + NO_PASTE
+        return text + (f" {k} portraits per face (the first is pasted back)." if k > 1 else "")
 
     # ---- inpaint ---------------------------------------------------------------------------
     def inpaint(
@@ -547,7 +560,8 @@ class Demo:
 
     def save_hallucinated(self, result: Hallucinated) -> SavedFiles:
         """PNG files of a result (face<i>_masked/portrait/mask/background.png, with several
-        samples face<i>_sample<j>.png, pasted.png) and a zip of them all."""
+        samples face<i>_sample<j>.png, pasted.png when the model pastes back) and a zip of
+        them all."""
         images: dict[str, Path] = {}
         for i, f in enumerate(result.faces, 1):
             images[f"face{i}_aligned"] = f.aligned
@@ -558,7 +572,8 @@ class Demo:
                 images[f"face{i}_sample{j}"] = candidate
             if f.background is not None:
                 images[f"face{i}_background"] = f.background
-        images["pasted"] = result.pasted
+        if result.pasted is not None:
+            images["pasted"] = result.pasted
         return _save(self._run_folder("hallucinate"), images, "facectx_hallucinated.zip")
 
     def save_inpainted(self, result: Inpainted) -> SavedFiles:

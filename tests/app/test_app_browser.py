@@ -1,9 +1,10 @@
 """The web demo in a real browser: ``python -m facectx.app`` on a free local port with the
-shipped lfw-128 model, driven by headless Chromium (Debian's ``chromium`` and
-``chromium-driver`` through Selenium).
+models a fresh install ships (and a second one with the cascade, ``lfw-128``), driven by
+headless Chromium (Debian's ``chromium`` and ``chromium-driver`` through Selenium).
 
-A real photo goes in and the page must show each face's 128 px portrait and the photo, at its
-own size, with the results pasted back; a photo without a face must show the error sentence.
+A real photo goes in and the page must show each face's 128 px portrait; with the cascade, also
+the photo, at its own size, with the results pasted back (the default exemplar model has no
+pasted-back view, and says so); a photo without a face must show the error sentence.
 The page may request nothing from any host but the app's (Chromium also resolves no other
 host). Screenshots go to tmp_path and, when FACECTX_SCREENSHOT_DIR is set, there too
 (``app.png``: the docs' screenshot).
@@ -66,15 +67,12 @@ def browser_paths() -> tuple[str, str]:
     return chromium, driver
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory, browser_paths):
-    """``python -m facectx.app`` on a free port: its URL once it answers, and its console log."""
+def _serve(root: Path, *args: str):
+    """``python -m facectx.app`` with ``args`` on a free port: yields its URL once it answers,
+    and its console log; stops it after."""
     from facectx.app import free_port
 
-    root = tmp_path_factory.mktemp("app-server")
     port = free_port()
-    # no ckpt= and no inpaint_ckpt=: the page runs the models a fresh install ships
-    # (exemplar-lfw-128 for portraits, lfw-swap-128 for the inpaint tab)
     env = {
         **os.environ,
         "GRADIO_TEMP_DIR": str(root / "gradio"),  # uploads and results stay in tmp
@@ -88,6 +86,7 @@ def app_server(tmp_path_factory, browser_paths):
             "facectx.app",
             f"port={port}",
             f"paths.log_dir={root / 'logs'}",
+            *args,
         ],
         cwd=root,
         env=env,
@@ -118,6 +117,20 @@ def app_server(tmp_path_factory, browser_paths):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, browser_paths):
+    """The page as a fresh install runs it: no ckpt= and no inpaint_ckpt= (exemplar-lfw-128
+    for portraits, lfw-swap-128 for the inpaint tab)."""
+    yield from _serve(tmp_path_factory.mktemp("app-server"))
+
+
+@pytest.fixture(scope="module")
+def cascade_url(tmp_path_factory, browser_paths) -> str:
+    """The page with the shipped cascade (lfw-128), the model that pastes its context back."""
+    for url, _ in _serve(tmp_path_factory.mktemp("app-cascade"), "ckpt=pretrained:lfw-128"):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +222,9 @@ def _upload_and_run(driver, url: str, photo: Path, preview: bool = True) -> None
 
 
 def _remote_requests(driver, url: str) -> list[str]:
-    """URLs the page requested from any host but the app's (data: and blob: are local)."""
-    app = urlparse(url).netloc
+    """URLs the page requested from any host but this machine's (data: and blob: are local;
+    the log holds every page the shared driver opened, the cascade's app on another port too)."""
+    app = urlparse(url).hostname
     out = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
@@ -220,30 +234,46 @@ def _remote_requests(driver, url: str) -> list[str]:
         parsed = urlparse(requested)
         if parsed.scheme in ("data", "blob", "about", "chrome", "devtools"):
             continue
-        if parsed.netloc != app:
+        if parsed.hostname != app:
             out.append(requested)
     return out
 
 
-def test_a_photo_gives_portraits_and_the_photo_pasted_back(driver, app_url, wild_photos, tmp_path):
+def test_a_photo_gives_portraits(driver, app_url, wild_photos, tmp_path):
+    """The shipped default (exemplar-lfw-128): two portraits, and no pasted-back photo (its
+    context is another photo's whole head), which the status says."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from facectx.demo import NO_PASTE
+
+    _upload_and_run(driver, app_url, wild_photos / PHOTO)
+    WebDriverWait(driver, 90).until(lambda d: len(_images(d, "#faces-hallucinated")) == 2)
+    assert _images(driver, "#faces-hallucinated") == [(128, 128), (128, 128)]
+    assert _images(driver, "#faces-masked") == [(128, 128), (128, 128)]
+    status = driver.find_element(By.CSS_SELECTOR, "#hallucinate-status").text
+    assert "2 faces found" in status and NO_PASTE in status
+    assert _images(driver, "#pasted") == []
+    assert not [e for e in driver.find_elements(By.CSS_SELECTOR, "#pasted") if e.is_displayed()]
+    assert driver.find_element(By.CSS_SELECTOR, "#download-hallucinated").is_displayed()
+    _screenshot(driver, tmp_path, "app.png")
+    assert _remote_requests(driver, app_url) == []
+
+
+def test_the_cascade_pastes_its_context_back_into_the_photo(
+    driver, cascade_url, wild_photos, tmp_path
+):
     from selenium.webdriver.support.ui import WebDriverWait
 
     from facectx.demo import read_photo
 
     photo = wild_photos / PHOTO
     h, w = read_photo(photo).shape[:2]  # upright, as the page shows it
-    _upload_and_run(driver, app_url, photo)
+    _upload_and_run(driver, cascade_url, photo)
     WebDriverWait(driver, 90).until(lambda d: _images(d, "#pasted"))
     assert _images(driver, "#pasted") == [(w, h)]
-    portraits = _images(driver, "#faces-hallucinated")
-    assert portraits == [(128, 128), (128, 128)]
-    assert _images(driver, "#faces-masked") == [(128, 128), (128, 128)]
-    status = driver.find_element(By.CSS_SELECTOR, "#hallucinate-status").text
-    assert "2 faces found" in status
-    assert driver.find_element(By.CSS_SELECTOR, "#download-hallucinated").is_displayed()
-    _screenshot(driver, tmp_path, "app.png")
-    assert _remote_requests(driver, app_url) == []
+    assert _images(driver, "#faces-hallucinated") == [(128, 128), (128, 128)]
+    assert _remote_requests(driver, cascade_url) == []
 
 
 def _fetch_images(driver, selector: str) -> list:
@@ -262,7 +292,7 @@ def _fetch_images(driver, selector: str) -> list:
 
 
 def test_a_group_photo_keeps_every_face_its_own_in_the_pasted_view(
-    driver, app_url, wild_photos, hallucinator, tmp_path
+    driver, cascade_url, wild_photos, hallucinator, tmp_path
 ):
     """Every face the detector finds in the group selfie keeps its own pixels in the pasted
     view: the photo's, or its own generated context, never another face's portrait."""
@@ -277,7 +307,7 @@ def test_a_group_photo_keeps_every_face_its_own_in_the_pasted_view(
 
     photo_path = wild_photos / GROUP
     photo = read_photo(photo_path)
-    _upload_and_run(driver, app_url, photo_path)
+    _upload_and_run(driver, cascade_url, photo_path)
     WebDriverWait(driver, 90).until(lambda d: _images(d, "#pasted"))
     (pasted,) = _fetch_images(driver, "#pasted")
     portraits = _fetch_images(driver, "#faces-hallucinated")

@@ -1,5 +1,6 @@
-"""The web demo with the exemplar model: K portraits per face (the first pasted back), saved and
-zipped; the page offers the samples control only for a model that gives several."""
+"""The web demo with the exemplar model: K portraits per face, saved and zipped, and no
+pasted-back photo; the page offers the samples control only for a model that gives several, and
+the pasted-back view only for a model that pastes back."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ def exemplar_demo(tmp_path_factory):
 
 
 @pytest.mark.slow  # ~7 s: the face preparer's models load, two photos hallucinated
-def test_k_portraits_per_face_the_first_pasted_back(exemplar_demo, wild_photos):
+def test_k_portraits_per_face_and_no_pasted_back_view(exemplar_demo, wild_photos):
+    """Several portraits per face; no pasted-back photo, since the exemplar's context is a whole
+    other head (the photo's own hair beyond the frame would double it), and the status says so."""
+    from facectx.demo import NO_PASTE
+
     one = exemplar_demo.hallucinate(wild_photos / "img12.jpg")
     result = exemplar_demo.hallucinate(wild_photos / "img12.jpg", samples=3)
     face = result.faces[0]
@@ -36,13 +41,16 @@ def test_k_portraits_per_face_the_first_pasted_back(exemplar_demo, wild_photos):
     for c in face.candidates:
         assert c.shape == (128, 128, 3) and np.array_equal(c[keep], face.aligned[keep])
     assert not np.array_equal(face.candidates[1], face.candidates[2])
-    assert np.array_equal(result.pasted, one.pasted)
-    assert "3 portraits per face" in exemplar_demo.status(result)
+    assert result.pasted is None and one.pasted is None
+    status = exemplar_demo.status(result)
+    assert "3 portraits per face." in status and status.endswith(NO_PASTE)
+    assert "pasted back" not in status
     saved = exemplar_demo.save_hallucinated(result)
     names = {f"face1_sample{j}" for j in range(3)}
-    assert names <= set(saved.images)
+    assert names <= set(saved.images) and "pasted" not in saved.images
     with zipfile.ZipFile(saved.zip) as z:
         assert {f"{n}.png" for n in names} <= set(z.namelist())
+        assert "pasted.png" not in z.namelist()
 
 
 def test_samples_beyond_what_the_model_gives_are_a_sentence(exemplar_demo, demo, wild_photos):
@@ -57,11 +65,19 @@ def test_samples_beyond_what_the_model_gives_are_a_sentence(exemplar_demo, demo,
 def test_the_page_offers_samples_only_for_a_model_that_gives_several(exemplar_demo, demo):
     from facectx.app_ui import build
 
-    def slider(d):
+    def props(d):
         page = build(d)
-        found = [c for c in page.config["components"] if c["props"].get("elem_id") == "samples"]
-        return found[0]["props"]
+        by_id = {c["props"].get("elem_id"): c["props"] for c in page.config["components"]}
+        return by_id["samples"], by_id["pasted"]
 
-    offered, hidden = slider(exemplar_demo), slider(demo)
+    (offered, no_paste), (hidden, paste) = props(exemplar_demo), props(demo)
     assert offered["visible"] is True and offered["maximum"] == MAX_SAMPLES
     assert offered["value"] == 1 and hidden["visible"] is False
+    assert no_paste["visible"] is False and paste["visible"] is True
+
+
+def test_only_the_cascade_pastes_back():
+    from facectx.inference import Hallucinator
+    from facectx.inference.exemplar import ExemplarHallucinator
+
+    assert Hallucinator.pastes_back is True and ExemplarHallucinator.pastes_back is False

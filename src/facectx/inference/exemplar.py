@@ -215,6 +215,9 @@ class ExemplarHallucinator(PortraitModel):
     """
 
     sampling = True
+    # no pasted-back view: the context is another photo's whole head, and the photo's own hair
+    # beyond the 128 px frame would stay beside it (a double hairline, a pale forehead patch)
+    pastes_back = False
     uses_landmarks = True
 
     def __init__(

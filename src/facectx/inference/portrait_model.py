@@ -36,6 +36,9 @@ class PortraitModel:
     sampling: ClassVar[bool] = False
     #: whether the model uses the faces' landmarks (``landmarks=`` of the calls)
     uses_landmarks: ClassVar[bool] = False
+    #: whether the web demo pastes the portraits' context back into the photo (the cascade's
+    #: generated context, in a soft oval); False for a model whose context is a whole other head
+    pastes_back: ClassVar[bool] = True
 
     size: int  # px side of the canonical faces it takes and makes
     frame: dict | None  # canonical frame of its training data, when known
