@@ -279,6 +279,7 @@ def _inpaint_tab(demo: Demo) -> None:
                 columns=1,
                 height=220,
                 object_fit="contain",
+                elem_id="ip-panels",
             )
             download = gr.DownloadButton(
                 "Download results (.zip)", visible=False, elem_id="download-inpainted"
@@ -323,7 +324,9 @@ def _inpaint_tab(demo: Demo) -> None:
             _status(text),
             photo_path,
             str(files["inpainted"]),
-            panel_files,
+            # opened on the first panel: a grid's square thumbnail would centre the 5:1 strip
+            # below the gallery's visible height
+            gr.update(value=panel_files, selected_index=0),
             gr.update(value=str(saved.zip), visible=True),
         )
 

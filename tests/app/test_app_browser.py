@@ -410,6 +410,9 @@ def test_inpaint_with_a_reference_at_full_resolution(
     assert _images(driver, "#ip-result") == [(w, h)]  # the photo's own resolution
     status = driver.find_element(By.CSS_SELECTOR, "#inpaint-status").text
     assert status.startswith("1 face(s) inpainted")
+    # the face's panel: masked | content | reference | swapped | blended, 128 px each
+    WebDriverWait(driver, 30).until(lambda d: _images(d, "#ip-panels"))
+    assert set(_images(driver, "#ip-panels")) == {(5 * 128, 128)}  # preview + thumbnail
     _screenshot(driver, tmp_path, "app_inpaint.png")
     log = app_server[1].read_text(encoding="utf-8", errors="replace")
     assert "lfw-swap-128" in log, log[-2000:]  # the shipped SwapInpaint model, no checkpoint
