@@ -35,6 +35,23 @@ def test_tpr_at_fpr_pools_genuine_and_impostor_scores_over_queries():
     assert loose.tpr == 2 / 3
 
 
+def test_rank_and_top5_say_how_near_a_missed_person_came():
+    # B's query (a miss) ranks B's photo second of three: A's scores 0.981, B's 0.196, C's -0.98
+    r = retrieval(QUERY, QLABELS, GALLERY, LABELS)
+    assert r.median_rank == 1.0 and r.gallery == 3.0  # ranks 1, 2, 1
+    assert r.top5 == 1.0  # every person is among the 5 best of a 3-photo gallery
+    # 12 persons on a circle; each query sits nearest the photo 3 steps from its own, so its
+    # person's photo ranks 6th or 7th (angles 3 x 30° = 90°: five photos are closer)
+    angles = torch.arange(12) * (2 * math.pi / 12)
+    ring = torch.stack([angles.cos(), angles.sin()], 1)
+    labels = [f"p{i}" for i in range(12)]
+    far = retrieval(ring.roll(-3, 0), labels, ring, labels)
+    assert far.top1 == 0.0 and far.top5 == 0.0 and far.gallery == 12.0
+    assert 6 <= far.median_rank <= 7
+    near = retrieval(ring.roll(-1, 0), labels, ring, labels)  # one step away: rank 2 or 3
+    assert near.top5 == 1.0 and near.median_rank < far.median_rank
+
+
 def test_only_the_direction_of_a_feature_counts():
     a = retrieval(QUERY, QLABELS, GALLERY, LABELS, fpr=0.2)
     b = retrieval(QUERY * torch.tensor([[3.0], [0.5], [7.0]]), QLABELS, GALLERY * 4, LABELS, 0.2)
@@ -114,3 +131,4 @@ def test_the_gallery_never_holds_the_face_or_its_reference():
     assert (out["ret_n"], out["ret_left_out"]) == (1, 1)
     assert out["id_top1"] == 0.0  # q2's output is p2's direction: ranked P over Q's q1
     assert out["ref_top1"] == 1.0 and out["ref_n"] == 1  # Q (q1's reference's) has no photo
+    assert out["ref_rank"] == 1.0 and out["ref_top5"] == 1.0 and out["ref_gallery"] == 2.0

@@ -12,6 +12,7 @@ distractors. A face whose person has no photo besides the face and its reference
 | ``id_tpr`` | TPR at ``fpr``: output vs its person's gallery photo (genuine) against output vs the other persons' photos (impostors) |
 | ``ret_n``, ``ret_left_out`` | faces scored / left out |
 | ``ref_top1``, ``ref_tpr``, ``ref_n`` | with ``reference=cross``: the same with the *reference's* person as the target (does the output move to the reference's identity?) |
+| ``ref_top5``, ``ref_rank``, ``ref_gallery`` | with ``reference=cross``: share with the reference's person among the 5 best matches, median rank of its photo (1 = best), median gallery size (the rank's scale) |
 
 The pure metric is ``facectx.metrics.retrieval``.
 """
@@ -31,6 +32,9 @@ RETRIEVAL_COLUMNS = (
     "ref_top1",
     "ref_tpr",
     "ref_n",
+    "ref_top5",
+    "ref_rank",
+    "ref_gallery",
 )
 
 
@@ -73,6 +77,9 @@ def identity_retrieval(
         refs = [person.get(r.get("reference") or "", "\0none") for r in queries]
         theirs = retrieval(query, refs, gallery, labels, fpr, use)
         out.update(ref_top1=theirs.top1, ref_tpr=theirs.tpr, ref_n=theirs.n)
+        out.update(
+            ref_top5=theirs.top5, ref_rank=theirs.median_rank, ref_gallery=theirs.gallery
+        )
     return out
 
 
@@ -97,7 +104,9 @@ def retrieval_note(results: Sequence[Mapping], fpr: float, reference: str | None
     if reference == "cross":
         text += (
             f" Ref. top-1: the same ranking with the reference's person as the target "
-            f"({r['ref_n']} faces whose reference's person has another photo)."
+            f"({r['ref_n']} faces whose reference's person has another photo); Ref. rank: the "
+            f"median rank of that person's photo among about {r.get('ref_gallery') or 0:.0f} "
+            "(1 = best)."
         )
     return text
 

@@ -70,6 +70,8 @@ def swapinpaint_columns(settings: dict) -> tuple:
         cols += [("id_ref", h, f), *RETRIEVAL_TABLE]
         if settings["reference"] == "cross":
             cols.append(("ref_top1", "Top-1 ref.", "{:.3f}"))
+            cols.append(("ref_top5", "Top-5 ref.", "{:.3f}"))
+            cols.append(("ref_rank", "Rank ref.", "{:.0f}"))
     return (*cols, ("ret_n", "N ret.", "{}"))
 
 

@@ -12,7 +12,8 @@ verification rate.
   label (ties go to the lower gallery index). TPR at ``fpr``: the scores to a photo of the
   query's label are genuine, all others impostors, pooled over queries; the threshold rule is
   ``facectx.metrics.verification.tpr_at_fpr``'s (accept when score > t). Queries with no usable
-  photo of their label are left out and counted.
+  photo of their label are left out and counted. Top-5 and the median rank (1 = best) of the
+  label's photo say how far a query moved toward a label that top-1 alone may not show.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class Retrieval:
         threshold: that threshold (cosine; accept when greater).
         n: queries scored.
         left_out: queries without a usable gallery photo of their label.
+        top5: share of scored queries with a photo of their label among the 5 best matches.
+        median_rank: median over queries of the best rank (1 = first) of a photo of their label
+            among that query's usable gallery (strictly better scores count; ties favour it).
+        gallery: median number of usable gallery photos per scored query (the rank's scale).
     """
 
     top1: float
@@ -42,6 +47,9 @@ class Retrieval:
     threshold: float
     n: int
     left_out: int
+    top5: float = float("nan")
+    median_rank: float = float("nan")
+    gallery: float = float("nan")
 
 
 def pick_gallery(labels: Sequence[str], exclude: Sequence[Iterable[int]]) -> np.ndarray:
@@ -93,7 +101,7 @@ def retrieval(
         raise ValueError(f"use must be ({len(q)}, {len(g)}), got {use.shape}")
     sim = (q @ g.T).numpy()
     glab = np.asarray(list(gallery_labels), dtype=object)
-    hits, scores, same = [], [], []
+    hits, scores, same, ranks, sizes = [], [], [], [], []
     left_out = 0
     for i, lab in enumerate(query_labels):
         cand = np.flatnonzero(use[i])
@@ -105,10 +113,23 @@ def retrieval(
         hits.append(glab[best] == lab)
         scores.extend(sim[i, cand].tolist())
         same.extend(genuine.tolist())
+        target = sim[i, cand][genuine].max()
+        ranks.append(1 + int((sim[i, cand] > target).sum()))
+        sizes.append(len(cand))
     if not hits:
         return Retrieval(float("nan"), float("nan"), float("nan"), 0, left_out)
     tpr, threshold = tpr_at_fpr(scores, same, fpr)
-    return Retrieval(float(np.mean(hits)), tpr, threshold, len(hits), left_out)
+    r = np.asarray(ranks)
+    return Retrieval(
+        float(np.mean(hits)),
+        tpr,
+        threshold,
+        len(hits),
+        left_out,
+        top5=float(np.mean(r <= 5)),
+        median_rank=float(np.median(r)),
+        gallery=float(np.median(sizes)),
+    )
 
 
 __all__ = ["Retrieval", "pick_gallery", "retrieval"]
