@@ -77,9 +77,7 @@ def identity_retrieval(
         refs = [person.get(r.get("reference") or "", "\0none") for r in queries]
         theirs = retrieval(query, refs, gallery, labels, fpr, use)
         out.update(ref_top1=theirs.top1, ref_tpr=theirs.tpr, ref_n=theirs.n)
-        out.update(
-            ref_top5=theirs.top5, ref_rank=theirs.median_rank, ref_gallery=theirs.gallery
-        )
+        out.update(ref_top5=theirs.top5, ref_rank=theirs.median_rank, ref_gallery=theirs.gallery)
     return out
 
 
