@@ -101,6 +101,25 @@ def _shipped_file_missing(name: str) -> bool:
     return registry.locate(spec) is None
 
 
+def hole_alpha(hole: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(H, W) float32 weight of the result in a photo's ``hole`` (bool): 0 outside it and on
+    its edge, rising to 1 over about one aligned pixel inside.
+
+    A hole drawn in the 128 px frame and warped onto a large photo has staircase edges, one
+    aligned pixel per step; this fade rounds them off (the 0.5 level of a Gaussian blur) while
+    no pixel outside the hole changes."""
+    import cv2
+
+    m = np.asarray(matrix, np.float64)
+    px = 1.0 / np.sqrt(abs(np.linalg.det(m[:, :2])))  # photo pixels per aligned pixel
+    if px <= 1.5:  # the photo is no larger than the frame: nothing to round off
+        return hole.astype(np.float32)
+    soft = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), sigmaX=0.5 * px)
+    alpha = np.clip(2.0 * soft - 1.0, 0.0, 1.0)
+    alpha[alpha > 1.0 - 1e-4] = 1.0  # the blur's rounding: deep inside is the result exactly
+    return alpha * hole
+
+
 def mask_kind(name: str) -> Callable[..., Tensor]:
     """The keep-mask callable for ``facial``, ``ocular`` or ``center`` (conf/mask defaults)."""
     from facectx.masks import CenterMask, FacialMask, OcularMask
@@ -458,6 +477,8 @@ class Inpainter:
         Raises:
             InpaintError: no usable face in the photo or the reference (``reason`` says which).
         """
+        import cv2
+
         from facectx.faces.align import warp_to_source
 
         preparer = preparer or self.preparer()
@@ -476,8 +497,12 @@ class Inpainter:
             hole = warp_to_source(r.hole.astype(np.uint8) * 255, face.matrix, photo.shape) >= 128
             if isinstance(mask, np.ndarray) and mask.shape == photo.shape[:2]:
                 hole &= mask.astype(bool)  # never change a pixel outside the user's own hole
-            filled = warp_to_source(r.output, face.matrix, photo.shape)
-            out[hole] = filled[hole]
+            if not hole.any():
+                continue
+            # bicubic: a 128 px result spread over a large face shows bilinear's diamonds
+            filled = warp_to_source(r.output, face.matrix, photo.shape, cv2.INTER_CUBIC)
+            a = hole_alpha(hole, face.matrix)[hole][:, None]
+            out[hole] = np.clip(np.round(a * filled[hole] + (1 - a) * photo[hole]), 0, 255)
             hole_src |= hole
         return PhotoResult(image=out, hole=hole_src, faces=results)
 
@@ -489,6 +514,7 @@ __all__ = [
     "InpaintError",
     "Inpainter",
     "PhotoResult",
+    "hole_alpha",
     "inpainter_name",
     "load_inpainter",
     "mask_kind",
