@@ -188,7 +188,7 @@ def paste_back(
     """
     import cv2
 
-    from facectx.faces.align import warp_to_source
+    from facectx.faces.align import matrix_scale, warp_to_source
 
     shape = photo.shape[:2]
     boxes = list(
@@ -199,7 +199,7 @@ def paste_back(
     for face, portrait in reversed(list(zip(faces, portraits, strict=True))):
         size = portrait.shape[0]
         m = np.asarray(face.matrix, np.float64)
-        px = 1.0 / np.sqrt(abs(np.linalg.det(m[:, :2])))  # photo pixels per aligned pixel
+        px = 1.0 / matrix_scale(m)  # photo pixels per aligned pixel
         ramp = max(1.0, feather * px)
         x0, y0, x1, y1 = _square_roi(m, size, shape, ramp + 2)
         if x1 <= x0 or y1 <= y0:

@@ -110,8 +110,9 @@ def hole_alpha(hole: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     no pixel outside the hole changes."""
     import cv2
 
-    m = np.asarray(matrix, np.float64)
-    px = 1.0 / np.sqrt(abs(np.linalg.det(m[:, :2])))  # photo pixels per aligned pixel
+    from facectx.faces.align import matrix_scale
+
+    px = 1.0 / matrix_scale(matrix)  # photo pixels per aligned pixel
     if px <= 1.5:  # the photo is no larger than the frame: nothing to round off
         return hole.astype(np.float32)
     soft = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), sigmaX=0.5 * px)

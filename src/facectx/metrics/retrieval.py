@@ -105,16 +105,16 @@ def retrieval(
     left_out = 0
     for i, lab in enumerate(query_labels):
         cand = np.flatnonzero(use[i])
+        s = sim[i, cand]
         genuine = glab[cand] == lab
         if not genuine.any():
             left_out += 1
             continue
-        best = cand[np.argmax(sim[i, cand])]  # first maximum: the lower gallery index
+        best = cand[np.argmax(s)]  # first maximum: the lower gallery index
         hits.append(glab[best] == lab)
-        scores.extend(sim[i, cand].tolist())
+        scores.extend(s.tolist())
         same.extend(genuine.tolist())
-        target = sim[i, cand][genuine].max()
-        ranks.append(1 + int((sim[i, cand] > target).sum()))
+        ranks.append(1 + int((s > s[genuine].max()).sum()))
         sizes.append(len(cand))
     if not hits:
         return Retrieval(float("nan"), float("nan"), float("nan"), 0, left_out)
