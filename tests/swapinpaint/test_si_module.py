@@ -200,3 +200,34 @@ def test_max_iterations_stops_the_run(tmp_path):
     model = make_module(content_iterations=1, max_iterations=3)
     tiny_trainer(tmp_path, 2, max_epochs=10).fit(model, PairBatches())
     assert int(model.iteration) == 3
+
+
+def test_generator_ema_can_start_counting_from_the_switch():
+    """ema_start governs C; ema_start_generator counts G's EMA start from the switch, so a
+    long content stage leaves none of G's untrained weights in its average."""
+    model = make_module(content_iterations=4, ema_decay=0.9, ema_start=2, ema_start_generator=3)
+
+    def decay_after(step: int) -> float:  # the decay applied after training iteration `step`
+        model.iteration.fill_(step + 1)
+        return model.ema_decay_now()
+
+    assert [decay_after(s) for s in range(4)] == [0.0, 0.9, 0.9, 0.9]  # C: from ema_start
+    # G trains iterations 4, 5, 6, ...: copied until 4 + 3 = 7, then averaged
+    assert [decay_after(s) for s in range(4, 9)] == [0.0, 0.0, 0.9, 0.9, 0.9]
+
+    same = make_module(content_iterations=4, ema_decay=0.9, ema_start=2)  # None: one start
+    same.iteration.fill_(6)
+    assert same.ema_decay_now() == 0.9
+    with pytest.raises(ValueError, match="ema_start_generator"):
+        make_module(ema_decay=0.9, ema_start_generator=-1)
+
+
+def test_generator_ema_start_keeps_the_trained_content_average(tmp_path):
+    """C's EMA at the switch is the average from ema_start, not a plain copy of the last C."""
+    model = make_module(content_iterations=3, ema_decay=0.5, ema_start=0, ema_start_generator=1)
+    model._optimizer_g = lambda p: torch.optim.Adam(p, lr=1e-2)
+    tiny_trainer(tmp_path, 3).fit(model, PairBatches(n=6, batch_size=2))
+    assert int(model.iteration) == 3 and model.stage == "generator"
+    assert not _same(_state(model.content), _state(model.generator_ema.content))
+    tiny_trainer(tmp_path, 1).fit(model, PairBatches(n=2, batch_size=2))  # the switch
+    assert _same(_state(model.content), _state(model.generator_ema.content))
