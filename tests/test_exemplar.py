@@ -7,7 +7,14 @@ import torch
 from torch import Tensor
 
 from facectx.evaluation.exemplar import Exemplar
-from facectx.zoo.exemplar import fit_exemplar, lab_to_rgb, rgb_to_lab, shape_descriptor
+from facectx.zoo.exemplar import (
+    distance_to,
+    fit_exemplar,
+    lab_to_rgb,
+    rgb_to_lab,
+    shape_descriptor,
+    trim_rim,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,8 +49,12 @@ def test_known_pixels_are_kept_exactly_and_context_filled(method, batch):
     assert out.shape == masked.shape and out.dtype == torch.float32
     assert pred.problems == [None] * len(out)
     assert out.min() >= -1 and out.max() <= 1
-    face = mask.expand_as(out) > 0.5
+    kept = method.model.kept(masked, mask)
+    assert ((kept <= mask).all()) and kept.sum() > 0.95 * mask.sum()  # only rim pixels go
+    face = kept.expand_as(out) > 0.5
     assert torch.equal(out[face], masked[face])
+    core = (distance_to(1 - mask) > 2).expand_as(out)  # beyond the rim: always kept
+    assert torch.equal(out[core], masked[core])
     ctx = ~face & (batch["valid"].expand_as(out) > 0.5)
     assert (out[ctx] != -1).float().mean() > 0.9  # context filled
     assert (out[batch["valid"].expand_as(out) < 0.5] == -1).all()  # black_invalid
@@ -123,7 +134,7 @@ def test_aligned_exemplar_keeps_known_pixels(method, batch):
     aligned = Exemplar(weights=NO_ID, align=True, cache_dir=method.cache_dir)
     aligned.setup(128, torch.device("cpu"))
     out = aligned.predict(batch).images
-    face = batch["mask"].expand_as(out) > 0.5
+    face = aligned.model.kept(batch["masked"], batch["mask"]).expand_as(out) > 0.5
     assert torch.equal(out[face], batch["masked"][face])
     assert not torch.equal(out, method.predict(batch).images)  # the warp moved the context
 
@@ -202,7 +213,7 @@ def test_outline_warp_keeps_known_pixels_and_changes_the_context(method, batch):
     flat = Exemplar(weights=NO_ID, outline=False, cache_dir=method.cache_dir)
     flat.setup(128, torch.device("cpu"))
     out = method.predict(batch).images
-    face = batch["mask"].expand_as(out) > 0.5
+    face = method.model.kept(batch["masked"], batch["mask"]).expand_as(out) > 0.5
     assert torch.equal(out[face], batch["masked"][face])
     assert not torch.equal(out, flat.predict(batch).images)
 
@@ -241,3 +252,35 @@ def test_ring_colours_and_seam_cost_prefer_the_exemplar_that_meets_the_face():
         tuple(torch.cat([v, v[:1]]) for v in bank_stats),
     )
     assert worst[0, 2] == worst[0].max()
+
+
+def _disc_face(s: int = 64, radius: float = 24.0):
+    """A skin-coloured disc face (mask 1) on black, as a masked input."""
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    r = ((yy - s / 2) ** 2 + (xx - s / 2) ** 2).float().sqrt()
+    mask = (r <= radius).float()[None, None]
+    skin = torch.tensor([0.5, 0.1, -0.1]).view(1, 3, 1, 1)
+    return skin * mask + (mask - 1), mask, r
+
+
+def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
+    """The hull's outermost pixels that hold shadow or hair go; skin on the edge stays, and
+    dark features further in (eyes) are never touched."""
+    masked, mask, r = _disc_face()
+    inside = distance_to(1 - mask)[0, 0]
+    rim = (inside <= 1.0) & (mask[0, 0] > 0)
+    lower = torch.zeros_like(rim)
+    lower[40:] = True
+    shadow = rim & lower  # the edge along the "jaw": the shadow under it
+    eye = (inside > 6) & (r < 6)
+    dark = torch.tensor([-0.8, -0.85, -0.85]).view(3, 1, 1)
+    masked = masked.clone()
+    masked[0] = torch.where(shadow | eye, dark, masked[0])
+
+    kept = trim_rim(masked, mask, depth=2.0)
+    dropped = (mask - kept)[0, 0] > 0.5
+    assert (kept <= mask).all()
+    assert torch.equal(dropped, shadow)  # exactly the shadow pixels, not the skin of the rim
+    assert torch.equal(trim_rim(masked, mask, depth=0.0), mask)
+    uniform, mask2, _ = _disc_face()
+    assert torch.equal(trim_rim(uniform, mask2), mask2)  # nothing foreign: nothing dropped

@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from facectx.assets import sample_root
 from facectx.data.datasets import PreparedFaces
@@ -85,7 +87,7 @@ def test_k_samples_are_k_exemplars_with_the_face_kept(bank_file, faces):
     masked, mask = faces["masked"], faces["mask"]
     out = model(masked, mask, landmarks=faces["landmarks"], valid=faces["valid"])
     assert out.shape == (4, 3, 3, 128, 128) and out.min() >= -1 and out.max() <= 1
-    keep = mask[:, None].expand_as(out) > 0.5
+    keep = model.kept(masked, mask)[:, None].expand_as(out) > 0.5
     assert torch.equal(out[keep], masked[:, None].expand_as(out)[keep])
     hole = (mask < 0.5).expand(-1, 3, -1, -1)
     for a, b in ((0, 1), (0, 2), (1, 2)):  # three different contexts per face
@@ -104,7 +106,8 @@ def test_same_seed_same_portraits_other_seed_others(bank_file, faces):
     model = _model(bank_file, samples=3, top=12)
     first = model.hallucinate_uint8(images, keeps, **extra)
     assert first.shape == (4, 3, 128, 128, 3) and first.dtype == np.uint8
-    keep = np.broadcast_to(np.stack(keeps)[:, None, :, :, None] > 0, first.shape)
+    kept = model.kept(faces["masked"], faces["mask"])[:, 0].numpy() > 0.5
+    keep = np.broadcast_to(kept[:, None, :, :, None], first.shape)
     given = np.broadcast_to(np.stack(images)[:, None], first.shape)
     assert np.array_equal(first[keep], given[keep])  # face pixels exact, in every sample
     again = _model(bank_file, samples=3, top=12).hallucinate_uint8(images, keeps, **extra)
@@ -155,3 +158,27 @@ def test_the_shipped_bank_loads_offline_with_its_pinned_checksum():
     assert isinstance(model, ExemplarHallucinator) and model.size == 128
     assert model.source.startswith(f"pretrained:{NAME}@ae46c0d22b1a")
     assert len(model.packed.bank) == 3363
+
+
+def test_the_hulls_dark_rim_gets_context_and_the_rest_stays(bank_file, faces):
+    """A shadow on the keep-mask's edge (the hull's staircase past the jaw) is not pasted
+    back as a dotted line: those pixels get context; every other face pixel is exact."""
+    images = [im.copy() for im in faces["images"]]
+    keeps = list(faces["mask"][:, 0].numpy())
+    extra = {
+        "landmarks": list(faces["landmarks"].numpy()),
+        "valid": list(faces["valid"][:, 0].numpy()),
+    }
+    m = torch.from_numpy(keeps[0] > 0).float()[None, None]
+    edge = (m[0, 0] > 0) & (F.max_pool2d(1 - m, 3, 1, 1)[0, 0] > 0)  # kept, next to the hole
+    edge[: edge.shape[0] // 2] = False  # the lower half: along the jaw
+    images[0][edge.numpy()] = 10  # near black
+    out = _model(bank_file).hallucinate_uint8(images, keeps, **extra)
+    assert (out[0][edge.numpy()].astype(int).mean(-1) > 40).mean() > 0.9  # covered by context
+    off = _model(bank_file, rim=0.0).hallucinate_uint8(images, keeps, **extra)
+    assert (off[0][edge.numpy()] == 10).all()  # rim=0: every kept pixel stays, dark or not
+    kept = _model(bank_file).kept(faces["masked"][:1], faces["mask"][:1])[0, 0].numpy() > 0.5
+    inner = kept & ~edge.numpy()  # what the sample face itself keeps, less the painted rim
+    assert np.array_equal(out[0][inner], images[0][inner])
+    core = cv2.distanceTransform((keeps[0] > 0).astype(np.uint8), cv2.DIST_L2, 5) > 2
+    assert kept[core].all()  # beyond 2 px from the edge nothing is ever dropped

@@ -23,6 +23,7 @@ from facectx.evaluation.baselines import _cache_key, _progress, _train_faces
 from facectx.evaluation.method import Method, Prediction, cache_path
 from facectx.zoo.exemplar import (
     DEFAULT_WEIGHTS,
+    RIM,
     TERMS,
     ExemplarBank,
     ExemplarModel,
@@ -61,6 +62,9 @@ class Exemplar(Method):
             outward, replaces the exemplar (0 = off).
         black_invalid: keep pixels outside the input photo (``valid`` 0) black, as in the
             originals.
+        rim: px of the face mask's edge where pixels unlike the face (the hull's staircase
+            reaching into shadow or hair) get context instead (0 = every face pixel kept; the
+            shipped model's 2).
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
@@ -95,6 +99,7 @@ class Exemplar(Method):
         seam_falloff: float = 8.0,
         face_band: float = 2.0,
         black_invalid: bool = True,
+        rim: float = RIM,
         inpaint_invalid: bool = True,
         align: bool = False,
         outline: bool = True,
@@ -132,6 +137,9 @@ class Exemplar(Method):
             "outline_inset": float(outline_inset),
         }
         self.black_invalid = bool(black_invalid)
+        if rim < 0:
+            raise ConfigError(f"exemplar: rim must be >= 0 px, got {rim}")
+        self.rim = float(rim)
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.faces = None
@@ -164,6 +172,7 @@ class Exemplar(Method):
             self.seed,
             self.fit,
             self.black_invalid,
+            self.rim,
         )
 
     def _packed(self, size: int):
@@ -277,7 +286,7 @@ class Exemplar(Method):
         n = len(self.bank) if self.bank is not None else "?"
         w = ", ".join(f"{k} {v:g}" for k, v in self.weights.items() if v)
         fit = ", ".join(f"{k}={v}" for k, v in self.fit.items())
-        fit += f", black_invalid={self.black_invalid}"
+        fit += f", black_invalid={self.black_invalid}, rim={self.rim:g}"
         pick = f"candidate {self.sample}" + (
             f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
         )

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from facectx.inference.portrait_model import PortraitModel
 from facectx.pretrained.exemplar_bank import PackedBank, load_bank
-from facectx.zoo.exemplar import ExemplarModel, model_settings
+from facectx.zoo.exemplar import RIM, ExemplarModel, model_settings
 
 log = logging.getLogger("facectx")
 
@@ -212,6 +212,9 @@ class ExemplarHallucinator(PortraitModel):
         seed: seed of the draw among the best ``top``; with the face's pixels it fixes the draw.
         top: draw the K exemplars among the best ``top``; <= K: the best K by rank.
         feature_path: explicit weight file of the bank's identity network (``meta["feature"]``).
+        rim: px of the keep-mask's edge where pixels unlike the face (the hull's staircase
+            reaching into the shadow under the chin, hair or background) get context instead
+            of being kept (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
     """
 
     sampling = True
@@ -228,6 +231,7 @@ class ExemplarHallucinator(PortraitModel):
         seed: int = 0,
         top: int = 1,
         feature_path: str | None = None,
+        rim: float = RIM,
     ) -> None:
         self.packed = bank
         self.samples, self.seed = 1, int(seed)
@@ -256,6 +260,7 @@ class ExemplarHallucinator(PortraitModel):
             seed=seed,
             fit=fit,
             black_invalid=False,  # the context beyond the photo's edge is filled, as the cascade
+            rim=rim,
         )
         self._warned = False
 
@@ -271,9 +276,13 @@ class ExemplarHallucinator(PortraitModel):
         samples: int = 1,
         seed: int = 0,
         top: int = 1,
+        rim: float = RIM,
     ) -> ExemplarHallucinator:
         """A bank file written by ``python -m facectx.bank`` (:func:`pack_bank`)."""
-        return cls(load_bank(path), device, samples=samples, seed=seed, top=top)
+        return cls(load_bank(path), device, samples=samples, seed=seed, top=top, rim=rim)
+
+    def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
+        return self.model.kept(masked.cpu(), mask.cpu()).to(mask.device)
 
     def check_samples(self, samples: int | None) -> int:
         from facectx._conf import ConfigError

@@ -81,6 +81,21 @@ class PortraitModel:
         ``known``: ``landmarks`` and ``valid``, each None when not given)."""
         raise NotImplementedError
 
+    def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
+        """(B, 1, S, S): the pixels of ``mask`` that the outputs keep exactly (all of them
+        here; the exemplar model gives context to the rim pixels that are not face)."""
+        return mask
+
+    def kept_uint8(self, images: list[np.ndarray], keeps: list[np.ndarray]) -> np.ndarray:
+        """(N, S, S) uint8 {0, 1}: the pixels of each keep-mask that :meth:`hallucinate_uint8`
+        copies from the input (what a caller should record as the face kept)."""
+        from facectx.masks.ops import apply_mask
+        from facectx.pixels import from_uint8
+
+        mask = torch.stack([torch.from_numpy((m > 0).astype(np.float32))[None] for m in keeps])
+        kept = self.kept(apply_mask(from_uint8(np.stack(images)), mask), mask)
+        return (kept[:, 0] > 0.5).numpy().astype(np.uint8)
+
     def check_samples(self, samples: int | None) -> int:
         """``samples`` (None = the model's) as a count this model can give, else a
         ``ConfigError`` (a ``ValueError``: the command line shows it as one line)."""
@@ -140,8 +155,8 @@ class PortraitModel:
 
         ``landmarks`` ((68, 2) aligned px each) and ``valid`` ((S, S) {0, 1}: inside the photo)
         are used by models that use them (the exemplar model; the cascade ignores them). Kept
-        pixels are copied from the input in uint8, so they are bit-exact whatever the device or
-        precision the model ran at."""
+        pixels (:meth:`kept`) are copied from the input in uint8, so they are bit-exact whatever
+        the device or precision the model ran at."""
         from facectx.masks.ops import apply_mask
         from facectx.pixels import from_uint8, to_uint8
 
@@ -155,8 +170,9 @@ class PortraitModel:
             extra["valid"] = torch.stack(
                 [torch.from_numpy((v > 0).astype(np.float32))[None] for v in valid]
             )
-        out = to_uint8(self(apply_mask(image, mask), mask, samples=k, seed=seed, **extra))
-        keep = np.stack([(m > 0) for m in keeps])[..., None]
+        masked = apply_mask(image, mask)
+        out = to_uint8(self(masked, mask, samples=k, seed=seed, **extra))
+        keep = (self.kept(masked, mask)[:, 0] > 0.5).numpy()[..., None]
         if k > 1:
             keep = keep[:, None]
             return np.where(keep, np.stack(images)[:, None], out)

@@ -14,7 +14,8 @@ The library behind ``python -m facectx.hallucinate`` (which only composes the co
 Output folder layout (the same for both inputs)::
 
     OUT/<id>.png              hallucinated portrait, size x size (128 px for the paper's model)
-    OUT/masks/<id>.png        the keep-mask the model was given (255 = face pixel kept exactly)
+    OUT/masks/<id>.png        the face pixels kept exactly (255); the exemplar model leaves out
+                              the hull's rim pixels that are not face (trim_rim)
     OUT/previews/<id>.png     masked input | output | aligned original (preview=true)
     OUT/outputs.csv           one row per portrait (OUTPUT_COLUMNS)
 
@@ -27,7 +28,9 @@ gets ``OUT/<id>_s<j>.png`` for j = 0..K-1 instead of ``<id>.png``, one outputs.c
 ``<id>`` is ``<photo-stem>_<face>`` (face 0 = the largest), the same ids ``facectx.prepare``
 gives. For photos the keep-mask is the landmark hull restricted to pixels that lie inside the
 photo (``AlignedFace.mask * AlignedFace.valid``), so context beyond the photo's edge is
-generated, not kept black. Face pixels of every portrait equal the aligned photo's exactly.
+generated, not kept black. Face pixels of every portrait equal the aligned photo's exactly,
+but for the exemplar model's rim (``facectx.zoo.exemplar.trim_rim``): hull pixels within 2 px of
+its edge that hold shadow, hair or background get context; ``masks/`` records what was kept.
 
 The folder's bookkeeping is :class:`facectx.folderjob.FolderJob`: rows of one photo are appended
 together after all its files are written, so an interrupted run leaves only complete entries; a
@@ -298,6 +301,7 @@ def hallucinate_folder(
             if chunk:
                 given = {k: v for k, v in extra.items() if v}
                 outs = model.hallucinate_uint8(images, keeps, samples=samples, seed=seed, **given)
+                keeps = list(model.kept_uint8(images, keeps))  # what stayed the input's
                 out_rows = []
                 for r, out, keep, im in zip(chunk, outs, keeps, images):
                     for rel in _write_portrait(out_dir, r["id"], out, keep, im, preview):
@@ -459,14 +463,16 @@ def hallucinate_photos(
                 samples=samples,
                 seed=seed,
             )
+            kept = model.kept_uint8(
+                [f.image for f in faces_all], [f.mask * f.valid for f in faces_all]
+            )
             k = 0
             for source, fs in pending:
                 rows = []
                 person = person_from_stem(Path(source).stem)
                 for i, f in enumerate(fs):
                     fid = face_id(source, i, stems[source])
-                    keep = f.mask * f.valid
-                    for rel in _write_portrait(out_dir, fid, outs[k], keep, f.image, preview):
+                    for rel in _write_portrait(out_dir, fid, outs[k], kept[k], f.image, preview):
                         rows.append(
                             {
                                 "id": fid,

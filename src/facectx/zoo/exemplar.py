@@ -555,6 +555,47 @@ def fit_exemplar(
     return mask * masked + (1.0 - mask) * fill
 
 
+#: the shipped rim trim: px from the hull edge, and the Lab distance beyond which a rim pixel
+#: is not the face (see :func:`trim_rim`)
+RIM = 2.0
+RIM_DELTA_E = 12.0
+
+
+def trim_rim(
+    masked: Tensor,
+    mask: Tensor,
+    depth: float = RIM,
+    threshold: float = RIM_DELTA_E,
+    sigma: float = 3.0,
+) -> Tensor:
+    """The keep-mask without the rim pixels that are not face.
+
+    A landmark hull drawn on a pixel grid reaches past the real jaw and temples in a staircase:
+    its outermost pixels hold the shadow under the chin, dark hair or background, and kept
+    exactly they draw a dotted dark line between face and context. Pixels within ``depth`` px
+    of the mask's edge whose CIE Lab colour is more than ``threshold`` from the face next to
+    them (a normalised Gaussian average, ``sigma`` px, of the kept pixels further in) are
+    dropped: the context fill covers them. Pixels further in are never dropped.
+
+    Args:
+        masked: (B, 3, S, S) inputs in [-1, 1].
+        mask: (B, 1, S, S) {0, 1} keep-masks.
+        depth: px from the edge that may be dropped (0 = the mask as given).
+    Returns:
+        (B, 1, S, S) {0, 1}, a subset of ``mask``.
+    """
+    if depth <= 0:
+        return mask
+    inside = distance_to(1.0 - mask)  # px to the nearest pixel not kept: 1 on the edge
+    rim = (inside <= depth).to(mask) * mask
+    core = mask - rim
+    lab = rgb_to_lab(masked)
+    num, den = gaussian_blur(lab * core, sigma), gaussian_blur(core, sigma)
+    near = num / den.clamp_min(1e-6)
+    far = (lab - near).norm(dim=1, keepdim=True) > threshold
+    return mask - rim * (far & (den > 1e-3)).to(mask)
+
+
 #: :class:`ExemplarModel`'s fit settings and their defaults, what a packed bank records
 #: (``black_invalid`` is not among them: it is the caller's, see :class:`ExemplarModel`).
 FIT_DEFAULTS: dict[str, float | bool] = {
@@ -633,6 +674,9 @@ class ExemplarModel:
             query's; queries without landmarks are not bent).
         black_invalid: black (-1) where the query's photo has no pixels (``valid`` 0), as in
             the evaluation's originals; False fills the context there too.
+        rim: px of the keep-mask's edge where pixels unlike the face are given context
+            (:func:`trim_rim`; 0 = every kept pixel stays). Like ``black_invalid`` the caller's,
+            not a bank setting.
     """
 
     def __init__(
@@ -646,7 +690,11 @@ class ExemplarModel:
         seed: int = 0,
         fit: Mapping[str, float | bool] | None = None,
         black_invalid: bool = True,
+        rim: float = 0.0,
     ) -> None:
+        if rim < 0:
+            raise ValueError(f"rim must be >= 0 px, got {rim}")
+        self.rim = float(rim)
         self.weights, self.settings = model_settings(weights, fit)
         if self.weights.get("identity") and identity is None:
             raise ValueError("the identity term needs an identity network (or weight 0)")
@@ -698,6 +746,11 @@ class ExemplarModel:
             rows.append(choose(scores[i : i + 1], banned[i : i + 1], k, self.top, gen)[0])
         return torch.stack(rows)
 
+    def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
+        """(B, 1, S, S): the pixels of ``mask`` that outputs keep (all but the rim's foreign
+        pixels, :func:`trim_rim`)."""
+        return trim_rim(masked, mask, self.rim) if self.rim > 0 else mask
+
     @torch.inference_mode()
     def render(
         self,
@@ -707,8 +760,9 @@ class ExemplarModel:
         valid: Tensor,
         landmarks: Tensor | None,
     ) -> Tensor:
-        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; known pixels
-        (mask 1) are the input's exactly."""
+        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
+        :meth:`kept` are the input's exactly."""
+        mask = self.kept(masked, mask)
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
@@ -743,6 +797,8 @@ __all__ = [
     "FIT_DEFAULTS",
     "GRID",
     "OUTLINE",
+    "RIM",
+    "RIM_DELTA_E",
     "RING",
     "SECTORS",
     "TERMS",
@@ -773,5 +829,6 @@ __all__ = [
     "soft_iou",
     "standardise",
     "transfer_colour",
+    "trim_rim",
     "warp",
 ]
