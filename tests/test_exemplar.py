@@ -264,8 +264,8 @@ def _disc_face(s: int = 64, radius: float = 24.0):
 
 
 def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
-    """The hull's outermost pixels that hold shadow or hair go; skin on the edge stays, and
-    dark features further in (eyes) are never touched."""
+    """The hull's outermost pixels that hold shadow or hair go; skin or bright background on
+    the edge stays, and dark features further in (eyes) are never touched."""
     masked, mask, r = _disc_face()
     inside = distance_to(1 - mask)[0, 0]
     rim = (inside <= 1.0) & (mask[0, 0] > 0)
@@ -273,14 +273,16 @@ def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
     lower[40:] = True
     shadow = rim & lower  # the edge along the "jaw": the shadow under it
     eye = (inside > 6) & (r < 6)
+    light = rim & ~lower  # a bright background on the upper edge: not a dark line, kept
     dark = torch.tensor([-0.8, -0.85, -0.85]).view(3, 1, 1)
     masked = masked.clone()
     masked[0] = torch.where(shadow | eye, dark, masked[0])
+    masked[0] = torch.where(light, torch.ones(3, 1, 1), masked[0])
 
     kept = trim_rim(masked, mask, depth=2.0)
     dropped = (mask - kept)[0, 0] > 0.5
     assert (kept <= mask).all()
-    assert torch.equal(dropped, shadow)  # exactly the shadow pixels, not the skin of the rim
+    assert torch.equal(dropped, shadow)  # exactly the shadow pixels, not the light ones
     assert torch.equal(trim_rim(masked, mask, depth=0.0), mask)
     uniform, mask2, _ = _disc_face()
     assert torch.equal(trim_rim(uniform, mask2), mask2)  # nothing foreign: nothing dropped

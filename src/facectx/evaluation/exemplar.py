@@ -62,7 +62,7 @@ class Exemplar(Method):
             outward, replaces the exemplar (0 = off).
         black_invalid: keep pixels outside the input photo (``valid`` 0) black, as in the
             originals.
-        rim: px of the face mask's edge where pixels unlike the face (the hull's staircase
+        rim: px of the face mask's edge where pixels darker than the face (the hull's staircase
             reaching into shadow or hair) get context instead (0 = every face pixel kept; the
             shipped model's 2).
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.

@@ -212,7 +212,7 @@ class ExemplarHallucinator(PortraitModel):
         seed: seed of the draw among the best ``top``; with the face's pixels it fixes the draw.
         top: draw the K exemplars among the best ``top``; <= K: the best K by rank.
         feature_path: explicit weight file of the bank's identity network (``meta["feature"]``).
-        rim: px of the keep-mask's edge where pixels unlike the face (the hull's staircase
+        rim: px of the keep-mask's edge where pixels darker than the face (the hull's staircase
             reaching into the shadow under the chin, hair or background) get context instead
             of being kept (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
     """
