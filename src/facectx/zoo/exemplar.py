@@ -575,7 +575,8 @@ def trim_rim(
     they draw a dotted dark line between the face and a lighter context. Pixels within
     ``depth`` px of the mask's edge whose lightness L* is more than ``darker`` below the face
     next to them (a normalised Gaussian average, ``sigma`` px, of the kept pixels further in)
-    are dropped: the context fill covers them. Lighter or equal rim pixels and every pixel
+    are dropped (:meth:`ExemplarModel.render` inpaints them from the face and the context
+    around them). Lighter or equal rim pixels and every pixel
     further in stay. Only darker ones go, as they make the visible line; dropping every
     unlike pixel (a Lab distance) removed about twice as many and cost the identity match
     ρ 0.004 on LFW val (docs/results.md §4).
@@ -766,7 +767,7 @@ class ExemplarModel:
     ) -> Tensor:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
         :meth:`kept` are the input's exactly."""
-        mask = self.kept(masked, mask)
+        kept = self.kept(masked, mask)
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
@@ -784,7 +785,7 @@ class ExemplarModel:
             exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
         stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
-        return fit_exemplar(
+        out = fit_exemplar(
             exemplar,
             stats,
             hull,
@@ -794,6 +795,12 @@ class ExemplarModel:
             exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
             **self.fit,
         )
+        dropped = (mask - kept) * valid  # beyond the photo fit_exemplar decides (black or fill)
+        if dropped.any():
+            # from the face inside and the context outside alike: the outline stays where the
+            # hull put it (filling from the face alone moved the jaw out and cost identity)
+            out = fill_invalid(out, 1.0 - dropped, radius=2.0)
+        return out
 
 
 __all__ = [
