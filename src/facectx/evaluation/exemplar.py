@@ -258,17 +258,20 @@ class Exemplar(Method):
         return self.model.candidates(query, k, list(batch["id"]), batch.get("person_name"))
 
     @torch.inference_mode()
-    def render(self, batch: dict, rows: Tensor) -> Tensor:
-        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar."""
+    def render(self, batch: dict, rows: Tensor, kept: Tensor | None = None) -> Tensor:
+        """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar (``kept``: the
+        model's kept pixels of the batch, when computed already)."""
         assert self.model is not None, "call setup() first"
         return self.model.render(
-            rows, batch["masked"], batch["mask"], batch["valid"], batch["landmarks"]
+            rows, batch["masked"], batch["mask"], batch["valid"], batch["landmarks"], kept
         )
 
     def samples(self, batch: dict, k: int) -> tuple[Tensor, Tensor]:
         """K contexts per face: (B, K, 3, S, S) outputs and the (B, K) bank rows used."""
+        assert self.model is not None, "call setup() first"
         rows = self.candidates(batch, k)
-        outs = torch.stack([self.render(batch, rows[:, c]) for c in range(k)], 1)
+        kept = self.model.kept(batch["masked"], batch["mask"])  # once for all K
+        outs = torch.stack([self.render(batch, rows[:, c], kept) for c in range(k)], 1)
         return outs, rows
 
     def predict(self, batch: dict) -> Prediction:

@@ -321,8 +321,10 @@ class ExemplarHallucinator(PortraitModel):
         query = self.model.query(masked, mask, valid, landmarks)
         rows = self.model.candidates(query, samples, face_keys(masked), seed=seed)
         masked, mask, valid = masked.cpu(), mask.cpu(), valid.cpu()
+        kept = self.model.kept(masked, mask)  # once for all K samples
         outs = [
-            self.model.render(rows[:, c], masked, mask, valid, landmarks) for c in range(samples)
+            self.model.render(rows[:, c], masked, mask, valid, landmarks, kept)
+            for c in range(samples)
         ]
         out = outs[0] if samples == 1 else torch.stack(outs, 1)
         return out.clamp(-1, 1).to(dev)

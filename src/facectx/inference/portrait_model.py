@@ -92,7 +92,7 @@ class PortraitModel:
         from facectx.masks.ops import apply_mask
         from facectx.pixels import from_uint8
 
-        mask = torch.stack([torch.from_numpy((m > 0).astype(np.float32))[None] for m in keeps])
+        mask = _masks(keeps)
         kept = self.kept(apply_mask(from_uint8(np.stack(images)), mask), mask)
         return (kept[:, 0] > 0.5).numpy().astype(np.uint8)
 
@@ -162,14 +162,12 @@ class PortraitModel:
 
         k = self.check_samples(samples)
         image = from_uint8(np.stack(images))
-        mask = torch.stack([torch.from_numpy((m > 0).astype(np.float32))[None] for m in keeps])
+        mask = _masks(keeps)
         extra = {}
         if landmarks is not None:
             extra["landmarks"] = torch.from_numpy(np.stack(landmarks).astype(np.float32))
         if valid is not None:
-            extra["valid"] = torch.stack(
-                [torch.from_numpy((v > 0).astype(np.float32))[None] for v in valid]
-            )
+            extra["valid"] = _masks(valid)
         masked = apply_mask(image, mask)
         out = to_uint8(self(masked, mask, samples=k, seed=seed, **extra))
         keep = (self.kept(masked, mask)[:, 0] > 0.5).numpy()[..., None]
@@ -197,6 +195,11 @@ class PortraitModel:
                 valid=[f.valid for f in found],
             )
         )
+
+
+def _masks(arrays: list[np.ndarray]) -> Tensor:
+    """(S, S) arrays, nonzero = 1 -> a (N, 1, S, S) float {0, 1} tensor."""
+    return torch.stack([torch.from_numpy((m > 0).astype(np.float32))[None] for m in arrays])
 
 
 __all__ = ["PortraitModel"]

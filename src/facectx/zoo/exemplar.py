@@ -576,10 +576,10 @@ def trim_rim(
     ``depth`` px of the mask's edge whose lightness L* is more than ``darker`` below the face
     next to them (a normalised Gaussian average, ``sigma`` px, of the kept pixels further in)
     are dropped (:meth:`ExemplarModel.render` inpaints them from the face and the context
-    around them). Lighter or equal rim pixels and every pixel
-    further in stay. Only darker ones go, as they make the visible line; dropping every
-    unlike pixel (a Lab distance) removed about twice as many and cost the identity match
-    ρ 0.004 on LFW val (docs/results.md §4).
+    around them). Lighter or equal rim pixels and every pixel further in stay. Only darker
+    ones go, as they make the visible line; dropping every unlike pixel (a Lab distance)
+    removed about twice as many and cost the identity match ρ 0.004 on LFW val
+    (docs/results.md §4).
 
     Args:
         masked: (B, 3, S, S) inputs in [-1, 1].
@@ -754,7 +754,7 @@ class ExemplarModel:
     def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
         """(B, 1, S, S): the pixels of ``mask`` that outputs keep (all but the rim's foreign
         pixels, :func:`trim_rim`)."""
-        return trim_rim(masked, mask, self.rim) if self.rim > 0 else mask
+        return trim_rim(masked, mask, self.rim)
 
     @torch.inference_mode()
     def render(
@@ -764,10 +764,12 @@ class ExemplarModel:
         mask: Tensor,
         valid: Tensor,
         landmarks: Tensor | None,
+        kept: Tensor | None = None,
     ) -> Tensor:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
-        :meth:`kept` are the input's exactly."""
-        kept = self.kept(masked, mask)
+        :meth:`kept` are the input's exactly (``kept``: those, when the caller has them already,
+        as for K samples of the same faces)."""
+        kept = self.kept(masked, mask) if kept is None else kept
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
