@@ -13,6 +13,7 @@ from facectx.losses.swapinpaint import (
     adversarial_generator,
     attribute_l2,
     double_attribute,
+    hole_l1,
     identity_cosine,
     kl_standard_normal,
     masked_half_l2,
@@ -184,3 +185,43 @@ def test_identity_of_the_composite_scores_the_output_and_its_gradient_reaches_on
     assert grad[:2].sum() > 0 and grad[2:].sum() == 0  # only the hole of Y_sp reaches Y
     with pytest.raises(ValueError, match="lambda_id_out"):
         loss.swap_loss(swapped, content, keep, torch.zeros(1), id_reference=ref)
+
+
+def test_hole_l1_compares_the_hole_of_same_person_pairs_only():
+    pred = torch.zeros(2, 3, 4, 4)
+    target = torch.zeros(2, 3, 4, 4)
+    hole = torch.zeros(2, 1, 4, 4)
+    hole[:, :, :2] = 1  # top half is the hole
+    target[:, :, :2] = 0.5  # hole differs by 0.5
+    target[:, :, 2:] = 100.0  # the known region differs a lot but is not compared
+    same = torch.tensor([1.0, 1.0])
+    assert hole_l1(pred, target, hole, same).item() == pytest.approx(0.5)
+    assert hole_l1(pred, target, hole, torch.tensor([0.0, 0.0])).item() == 0.0
+    target[1, :, :2] = 0.0  # second image exact in its hole: average over same pairs only
+    assert hole_l1(pred, target, hole, same).item() == pytest.approx(0.25)
+    assert hole_l1(pred, target, hole, torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
+
+
+def test_hole_term_is_off_by_default_weighted_once_and_pulls_only_the_hole_to_the_real_face():
+    assert not SwapInpaintLoss().active("swap", "hole")
+    loss = SwapInpaintLoss(lambda_adv=0, lambda_rec=0, lambda_id=0, lambda_att=0, lambda_hole=3.0)
+    swapped = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    content = torch.rand(1, 3, 4, 4)
+    real = torch.ones(1, 3, 4, 4)
+    keep = torch.ones(1, 1, 4, 4)
+    keep[..., :2, :] = 0  # hole: the top half
+    valid = torch.ones(1, 1, 4, 4)
+    valid[..., 0, :] = 0  # the first row lies outside the photo
+    total, logs = loss.swap_loss(swapped, content, keep, torch.ones(1), valid=valid, real=real)
+    assert logs["g/hole"].item() == pytest.approx(1.0)
+    assert logs["g/hole_w"].item() == pytest.approx(3.0)
+    total.backward()
+    grad = swapped.grad.abs().sum(1)[0]
+    assert grad[1].min() > 0  # the valid hole row moves towards the real face
+    assert grad[0].sum() == 0 and grad[2:].sum() == 0  # outside the photo, known region: not
+    assert (swapped.grad[0, :, 1] < 0).all()  # descent raises Y_sp towards X = 1
+    # another person's reference: the real face is not the answer
+    _, logs = loss.swap_loss(swapped, content, keep, torch.zeros(1), real=real)
+    assert logs["g/hole"].item() == 0.0
+    with pytest.raises(ValueError, match="lambda_hole"):
+        loss.swap_loss(swapped, content, keep, torch.ones(1))

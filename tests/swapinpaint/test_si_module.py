@@ -110,6 +110,18 @@ def test_overfitting_a_tiny_set_lowers_the_losses(tmp_path):
     assert sum(total[-5:]) / 5 < 0.6 * sum(total[:5]) / 5
 
 
+def test_hole_term_reaches_the_generator_from_the_module(tmp_path):
+    """λ_hole: the module hands the real face to the loss, and G learns its hole from it."""
+    model = make_module(
+        content_iterations=0,
+        loss_kw={"lambda_adv": 0.0, "lambda_id": 0.0, "lambda_att": 0.0, "lambda_hole": 10.0},
+    )
+    model._optimizer_g = lambda p: torch.optim.Adam(p, lr=2e-3)
+    hole = _losses(model, None, tmp_path, "train/g/hole_step")
+    assert hole[0] > 0
+    assert sum(hole[-5:]) / 5 < 0.75 * sum(hole[:5]) / 5
+
+
 def test_checkpoint_round_trip_into_the_inpainter(tmp_path):
     from facectx.inference import Inpainter
 

@@ -12,6 +12,8 @@ Generative module G (eq. 6)::
     L_id_out = 1 − cos(I(Y), I(R))     (not in the paper; off by default: the identity of the
                                         composite Y, the image a user gets and we score)
     L_att = ½ Σ_k mean(A_k(Y_sp) − A_k(X̂))² + ½ Σ_k mean(A_k(Y) − A_k(X̂))²   (eq. 10)
+    L_hole = mean_{hole}|Y_sp − X|    (not in the paper; off by default: same-person pairs
+                                        only, the real face X in the hole the identity fills)
 
 Norms are means over elements (as PICNet's and FaceShifter's code do), not sums, so the weights
 do not depend on the image size. ``SwapInpaintLoss`` follows ``CascadeLoss``'s contract: it holds
@@ -79,6 +81,22 @@ def masked_half_l2(pred: Tensor, target: Tensor, keep: Tensor, same: Tensor) -> 
         0.5
         * ((pred - target).square() * w).sum(dim=(1, 2, 3))
         / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    )
+    return (per_image * same).sum() / same.sum().clamp_min(1.0)
+
+
+def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor) -> Tensor:
+    """``mean over hole pixels of |pred − target|`` per image, averaged over the same-person
+    pairs (``same`` (B,) in {0, 1}); 0 when the batch has none.
+
+    Only a same-person pair's real face is a fill the reference's identity agrees with; for
+    another person's reference the real face is not the answer, so those pairs are left out.
+    ``hole`` is (B, 1, S, S), 1 where the pixel was missing (and inside the photo).
+    """
+    same = same.to(pred.dtype).reshape(-1)
+    w = hole.expand_as(pred)
+    per_image = ((pred - target).abs() * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(
+        1.0
     )
     return (per_image * same).sum() / same.sum().clamp_min(1.0)
 
@@ -175,6 +193,10 @@ class SwapInpaintLoss(FrozenNets):
             Eq. 7 scores the raw Y_sp, whose known region the attribute and reconstruction
             terms hold to the face; this term asks the hole itself to carry the reference.
         lambda_att: λ3, double attribute loss (paper: 10).
+        lambda_hole: L1 of Y_sp to the real face inside the hole, same-person pairs only (not
+            in the paper, 0 = off). Without it nothing ties the hole's colours to a real face:
+            the identity term alone paints features that move the identity network (dark red
+            blotches in mouths and nostrils at 1/8 width).
         adv: GAN form for G (FaceShifter: ``hinge``).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
         identity: the identity encoder I, canonical [-1, 1] faces in, (B, D) out. The model
@@ -193,6 +215,7 @@ class SwapInpaintLoss(FrozenNets):
         lambda_att: float = 10.0,
         adv: str = "hinge",
         lambda_id_out: float = 0.0,
+        lambda_hole: float = 0.0,
         use_valid_mask: bool = True,
         identity: nn.Module | None = None,
     ) -> None:
@@ -215,6 +238,7 @@ class SwapInpaintLoss(FrozenNets):
                 "id": float(lambda_id),
                 "id_out": float(lambda_id_out),
                 "att": float(lambda_att),
+                "hole": float(lambda_hole),
             },
         }
         for part, ws in self.weights.items():
@@ -313,6 +337,7 @@ class SwapInpaintLoss(FrozenNets):
         *,
         output: Tensor | None = None,
         attributes: Callable[[Tensor], Sequence[Tensor]] | None = None,
+        real: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """L_G from Y_sp (``swapped``), X̂ (``content``), the keep mask M, the same-person flags
         S, I(R) (``id_reference``, G's conditioning), A(X̂) (``att_content``) and D(Y_sp).
@@ -321,7 +346,8 @@ class SwapInpaintLoss(FrozenNets):
         (G's attribute encoder) applied to ``swapped`` and ``output`` (Y), each only when its
         term is on; ``id_swapped`` / ``att_swapped`` / ``att_output`` given as tensors are used
         as they are. ``valid`` (B, 1, S, S), when given and ``use_valid_mask`` is on, also
-        removes pixels outside the source photo from L_rec."""
+        removes pixels outside the source photo from L_rec (and L_hole). ``real`` is the real
+        face X, needed only by L_hole."""
         w = self.weights["swap"]
         # network features first, in this order (I, then A), then the terms
         if w["id"] and id_swapped is None and self.identity is not None:
@@ -358,6 +384,13 @@ class SwapInpaintLoss(FrozenNets):
             if att_swapped is None or att_output is None or att_content is None:
                 raise ValueError("attribute term is on but attribute maps are missing")
             raw["att"] = double_attribute(att_swapped, att_output, att_content)
+        if w["hole"]:
+            if real is None:
+                raise ValueError("lambda_hole is on but the real face was not given")
+            hole = 1.0 - keep
+            if self.use_valid_mask and valid is not None:
+                hole = hole * valid
+            raw["hole"] = hole_l1(swapped, real, hole, same)
         return self._combine("g", raw, w)
 
     def swap_discriminator_loss(
@@ -376,6 +409,7 @@ __all__ = [
     "adversarial_generator",
     "attribute_l2",
     "double_attribute",
+    "hole_l1",
     "downsample_image",
     "identity_cosine",
     "kl_standard_normal",

@@ -337,6 +337,7 @@ class SwapInpaintGAN(GANModule):
                 valid=batch.get("valid"),
                 output=y,
                 attributes=self.swap.attributes,
+                real=real,
             )
 
         stepped, _ = self.adversarial_update(
