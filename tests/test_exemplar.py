@@ -13,6 +13,7 @@ from facectx.zoo.exemplar import (
     lab_to_rgb,
     rgb_to_lab,
     shape_descriptor,
+    seam_offset,
     trim_rim,
 )
 
@@ -264,25 +265,49 @@ def _disc_face(s: int = 64, radius: float = 24.0):
 
 
 def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
-    """The hull's outermost pixels that hold shadow or hair go; skin or bright background on
-    the edge stays, and dark features further in (eyes) are never touched."""
+    """The hull's outermost pixels that hold shadow or hair, or a light background blended into
+    the edge, go; skin on the edge stays even beside dark brows, and dark features further in
+    (eyes, brows) are never touched."""
     masked, mask, r = _disc_face()
     inside = distance_to(1 - mask)[0, 0]
     rim = (inside <= 1.0) & (mask[0, 0] > 0)
-    lower = torch.zeros_like(rim)
-    lower[40:] = True
-    shadow = rim & lower  # the edge along the "jaw": the shadow under it
+    rows = torch.arange(64)[:, None].expand(64, 64)
+    cols = torch.arange(64)[None, :].expand(64, 64)
+    shadow = rim & (rows >= 40)  # the edge along the "jaw": the shadow under it
+    background = rim & (rows < 40) & (cols < 20)  # a white wall blended into the cheek's edge
+    brow = (inside > 2) & (inside <= 6) & (rows < 24)  # dark brows just inside the top edge
     eye = (inside > 6) & (r < 6)
-    light = rim & ~lower  # a bright background on the upper edge: not a dark line, kept
     dark = torch.tensor([-0.8, -0.85, -0.85]).view(3, 1, 1)
     masked = masked.clone()
-    masked[0] = torch.where(shadow | eye, dark, masked[0])
-    masked[0] = torch.where(light, torch.ones(3, 1, 1), masked[0])
+    masked[0] = torch.where(shadow | eye | brow, dark, masked[0])
+    masked[0] = torch.where(background, torch.ones(3, 1, 1), masked[0])
 
     kept = trim_rim(masked, mask, depth=2.0)
     dropped = (mask - kept)[0, 0] > 0.5
     assert (kept <= mask).all()
-    assert torch.equal(dropped, shadow)  # exactly the shadow pixels, not the light ones
+    # exactly the shadow and the background pixels: the skin on the edge above the brows,
+    # lighter than the plain average of the face beside it, stays
+    assert torch.equal(dropped, shadow | background)
+    only_dark = (mask - trim_rim(masked, mask, depth=2.0, lighter=0.0))[0, 0] > 0.5
+    assert torch.equal(only_dark, shadow)  # lighter=0: light pixels are never dropped
     assert torch.equal(trim_rim(masked, mask, depth=0.0), mask)
     uniform, mask2, _ = _disc_face()
     assert torch.equal(trim_rim(uniform, mask2), mask2)  # nothing foreign: nothing dropped
+
+
+def test_seam_offset_leaves_out_band_pixels_that_show_something_else():
+    """Where the input's band shows hair against the exemplar's skin, that difference must not
+    be spread into the context as a dark arc; where both show skin the offset still applies."""
+    s = 32
+    mask = torch.zeros(1, 1, s, s)
+    mask[..., 8:24, 8:24] = 1
+    trust = torch.ones_like(mask)
+    fill = torch.full((1, 3, s, s), 0.2)  # the exemplar: one skin tone everywhere
+    masked = torch.full((1, 3, s, s), 0.3) * mask  # the input's skin, a little lighter
+    masked[..., 8:24, 8:12] = -0.9 * mask[..., 8:24, 8:12]  # the input's own dark fringe (left)
+    out = seam_offset(fill, masked, mask, trust, band=3.0, falloff=8.0)
+    left, right = out[0, :, 16, 5], out[0, :, 16, 26]
+    assert (right > 0.2).all()  # skin beside skin: lifted toward the input's skin
+    assert (left > 0.15).all()  # no dark arc spread from the fringe
+    out_all = seam_offset(fill, masked, mask, trust, band=3.0, falloff=8.0, limit=0.0)
+    assert (out_all[0, :, 16, 5] < 0).all()  # without the limit the fringe darkens the context

@@ -348,6 +348,11 @@ def transfer_colour(
     return lab + strength * (moved - lab)
 
 
+#: Lab distance between the input and the exemplar above which a band pixel is left out of the
+#: seam offset (:func:`seam_offset`): the two show different things there (hair against skin)
+SEAM_LIMIT = 20.0
+
+
 def seam_offset(
     fill: Tensor,
     masked: Tensor,
@@ -356,17 +361,24 @@ def seam_offset(
     band: float,
     falloff: float,
     outside: Tensor | None = None,
+    limit: float = SEAM_LIMIT,
 ) -> Tensor:
     """Shift ``fill`` in the hole so it meets the known face at the hull border.
 
     The offset ``masked - fill`` is measured on the known pixels within ``band`` px of the hole
     where ``trust`` (B, 1, S, S) is 1 (the exemplar shows skin there too), spread by normalised
     Gaussian smoothing, and added in the hole with weight exp(-distance / ``falloff``): a cheap
-    membrane (Poisson-like) correction that fades into the exemplar's own colours. ``outside``:
+    membrane (Poisson-like) correction that fades into the exemplar's own colours. Band pixels
+    where input and exemplar are more than ``limit`` apart in Lab (0 = no limit) show different
+    things (the input's own fringe against the exemplar's forehead) and are left out: spread,
+    their difference drew a dark or light arc into the context. ``outside``:
     ``distance_to(mask)`` when the caller has it already.
     """
     hole = 1.0 - mask
     near_hole = (distance_to(hole) <= band).to(fill) * mask * trust
+    if limit > 0:
+        apart = (rgb_to_lab(masked) - rgb_to_lab(fill)).norm(dim=1, keepdim=True)
+        near_hole = near_hole * (apart <= limit).to(fill)
     diff = (masked - fill) * near_hole
     sigma = max(band, 1.0) * 2
     num, den = gaussian_blur(diff, sigma), gaussian_blur(near_hole, sigma)
@@ -516,6 +528,8 @@ def fit_exemplar(
     black_invalid: bool = True,
     exemplar_valid: Tensor | None = None,
     face_band: float = 0.0,
+    face_from: Tensor | None = None,
+    seam_limit: float = SEAM_LIMIT,
 ) -> Tensor:
     """Fit exemplar images to the inputs and composite; known pixels (mask 1) stay exact.
 
@@ -529,12 +543,17 @@ def fit_exemplar(
         harmonise_radius: px, e-folding distance from ``harmonise`` to ``harmonise_far``.
         seam_band: px of known face measured for the seam offset (0 = no seam correction).
         seam_falloff: px, e-folding distance of the seam offset into the hole.
+        seam_limit: Lab distance above which a band pixel does not count for the seam offset
+            (:func:`seam_offset`; 0 = no limit). A module constant, not a bank setting.
         black_invalid: black (-1) where the input's photo has no pixels, as in the originals.
         exemplar_valid: (B, 1, S, S) where the exemplar's photo has pixels; the rest is
             inpainted first. None = all valid.
         face_band: px, e-folding width of a ring outside the input's hull where the input
             face, extended outward by inpainting, replaces the exemplar (0 = off): the
             exemplar's own brows, glasses rims or hairline never touch the input face.
+        face_from: (B, 1, S, S) the face pixels that ring is extended from (None = ``mask`` x
+            ``valid``): the kept pixels of :func:`trim_rim`, so the dark or light rim pixels
+            it drops are not drawn outward again.
     """
     fill = exemplar if exemplar_valid is None else fill_invalid(exemplar, exemplar_valid)
     outside = distance_to(mask)  # px from the input's hull, shared by the three steps below
@@ -545,20 +564,25 @@ def fit_exemplar(
         strength = harmonise_far + (harmonise - harmonise_far) * w
         fill = lab_to_rgb(transfer_colour(lab, exemplar_stats, dst, strength))
     if seam_band > 0:
-        fill = seam_offset(fill, masked, mask, exemplar_hull, seam_band, seam_falloff, outside)
+        fill = seam_offset(
+            fill, masked, mask, exemplar_hull, seam_band, seam_falloff, outside, seam_limit
+        )
         fill = fill.clamp(-1, 1)
     if face_band > 0:
         w = torch.exp(-outside / face_band)
-        fill = w * fill_invalid(masked, mask * valid) + (1 - w) * fill
+        src = mask * valid if face_from is None else face_from
+        fill = w * fill_invalid(masked, src) + (1 - w) * fill
     if black_invalid:
         fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
     return mask * masked + (1.0 - mask) * fill
 
 
-#: the shipped rim trim: px from the hull edge, and how much darker (CIE L*) than the face beside
-#: it a rim pixel must be to count as shadow or hair (see :func:`trim_rim`)
+#: the shipped rim trim: px from the hull edge; how much darker (CIE L*) than the face beside it
+#: a rim pixel must be to count as shadow or hair, and how much lighter than the skin beside it
+#: to count as background blended into the edge (see :func:`trim_rim`)
 RIM = 2.0
 RIM_DARKER = 12.0
+RIM_LIGHTER = 12.0
 
 
 def trim_rim(
@@ -566,19 +590,26 @@ def trim_rim(
     mask: Tensor,
     depth: float = RIM,
     darker: float = RIM_DARKER,
+    lighter: float = RIM_LIGHTER,
     sigma: float = 3.0,
 ) -> Tensor:
-    """The keep-mask without the dark rim pixels that are not face.
+    """The keep-mask without the rim pixels that are not face.
 
     A landmark hull drawn on a pixel grid reaches past the real jaw and temples in a staircase:
-    its outermost pixels often hold the shadow under the chin or dark hair, and kept exactly
-    they draw a dotted dark line between the face and a lighter context. Pixels within
-    ``depth`` px of the mask's edge whose lightness L* is more than ``darker`` below the face
-    next to them (a normalised Gaussian average, ``sigma`` px, of the kept pixels further in)
-    are dropped (:meth:`ExemplarModel.render` inpaints them from the face and the context
-    around them). Lighter or equal rim pixels and every pixel further in stay. Only darker
-    ones go, as they make the visible line; dropping every unlike pixel (a Lab distance)
-    removed about twice as many and cost the identity match ρ 0.004 on LFW val
+    its outermost pixels often hold the shadow under the chin or dark hair, or a light
+    background blended into the cheek's edge, and kept exactly they draw a dotted dark or a thin
+    light line between the face and the context. Within ``depth`` px of the mask's edge, a pixel
+    is dropped (:meth:`ExemplarModel.render` inpaints it from the face and the context around
+    it) when its lightness L* is
+
+    - more than ``darker`` below the face next to it (a normalised Gaussian average, ``sigma``
+      px, of the kept pixels further in), or
+    - more than ``lighter`` above the skin next to it: the same average over the pixels further
+      in that are at least as light as the face's median, so dark brows, eyes or beard inside
+      do not make the skin on the forehead's edge look foreign.
+
+    Every pixel further in stays. Dropping every unlike pixel (a Lab distance to the plain
+    average) removed about twice as many and cost the identity match ρ 0.004 on LFW val
     (docs/results.md §4).
 
     Args:
@@ -586,6 +617,7 @@ def trim_rim(
         mask: (B, 1, S, S) {0, 1} keep-masks.
         depth: px from the edge that may be dropped (0 = the mask as given).
         darker: L* (0–100) below the nearby face from which a rim pixel is dropped.
+        lighter: L* above the nearby skin from which a rim pixel is dropped (0 = never).
     Returns:
         (B, 1, S, S) {0, 1}, a subset of ``mask``.
     """
@@ -596,9 +628,18 @@ def trim_rim(
     core = mask - rim
     lightness = rgb_to_lab(masked)[:, :1]
     num, den = gaussian_blur(lightness * core, sigma), gaussian_blur(core, sigma)
-    near = num / den.clamp_min(1e-6)
-    dark = (near - lightness) > darker
-    return mask - rim * (dark & (den > 1e-3)).to(mask)
+    drop = ((num / den.clamp_min(1e-6) - lightness) > darker) & (den > 1e-3)
+    if lighter > 0:
+        median = torch.stack(
+            [
+                l[c > 0.5].median() if (c > 0.5).any() else l.new_zeros(())
+                for l, c in zip(lightness, core, strict=True)
+            ]
+        ).view(-1, 1, 1, 1)
+        skin = core * (lightness >= median).to(mask)
+        num, den = gaussian_blur(lightness * skin, sigma), gaussian_blur(skin, sigma)
+        drop |= ((lightness - num / den.clamp_min(1e-6)) > lighter) & (den > 1e-3)
+    return mask - rim * drop.to(mask)
 
 
 #: :class:`ExemplarModel`'s fit settings and their defaults, what a packed bank records
@@ -795,6 +836,7 @@ class ExemplarModel:
             mask,
             valid,
             exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
+            face_from=kept * valid,
             **self.fit,
         )
         dropped = (mask - kept) * valid  # beyond the photo fit_exemplar decides (black or fill)
@@ -812,7 +854,9 @@ __all__ = [
     "OUTLINE",
     "RIM",
     "RIM_DARKER",
+    "RIM_LIGHTER",
     "RING",
+    "SEAM_LIMIT",
     "SECTORS",
     "TERMS",
     "ExemplarBank",
