@@ -12,8 +12,8 @@ from facectx.zoo.exemplar import (
     fit_exemplar,
     lab_to_rgb,
     rgb_to_lab,
-    shape_descriptor,
     seam_offset,
+    shape_descriptor,
     trim_rim,
 )
 

@@ -95,9 +95,7 @@ def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor) -> Tensor:
     """
     same = same.to(pred.dtype).reshape(-1)
     w = hole.expand_as(pred)
-    per_image = ((pred - target).abs() * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(
-        1.0
-    )
+    per_image = ((pred - target).abs() * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
     return (per_image * same).sum() / same.sum().clamp_min(1.0)
 
 
@@ -409,8 +407,8 @@ __all__ = [
     "adversarial_generator",
     "attribute_l2",
     "double_attribute",
-    "hole_l1",
     "downsample_image",
+    "hole_l1",
     "identity_cosine",
     "kl_standard_normal",
     "masked_half_l2",

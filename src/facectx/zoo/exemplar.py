@@ -632,8 +632,8 @@ def trim_rim(
     if lighter > 0:
         median = torch.stack(
             [
-                l[c > 0.5].median() if (c > 0.5).any() else l.new_zeros(())
-                for l, c in zip(lightness, core, strict=True)
+                lum[c > 0.5].median() if (c > 0.5).any() else lum.new_zeros(())
+                for lum, c in zip(lightness, core, strict=True)
             ]
         ).view(-1, 1, 1, 1)
         skin = core * (lightness >= median).to(mask)
