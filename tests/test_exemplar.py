@@ -282,14 +282,14 @@ def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
     masked[0] = torch.where(shadow | eye | brow, dark, masked[0])
     masked[0] = torch.where(background, torch.ones(3, 1, 1), masked[0])
 
-    kept = trim_rim(masked, mask, depth=2.0)
+    kept = trim_rim(masked, mask, depth=2.0, lighter=12.0)
     dropped = (mask - kept)[0, 0] > 0.5
     assert (kept <= mask).all()
     # exactly the shadow and the background pixels: the skin on the edge above the brows,
     # lighter than the plain average of the face beside it, stays
     assert torch.equal(dropped, shadow | background)
-    only_dark = (mask - trim_rim(masked, mask, depth=2.0, lighter=0.0))[0, 0] > 0.5
-    assert torch.equal(only_dark, shadow)  # lighter=0: light pixels are never dropped
+    only_dark = (mask - trim_rim(masked, mask, depth=2.0))[0, 0] > 0.5
+    assert torch.equal(only_dark, shadow)  # the default (lighter 0): light pixels stay
     assert torch.equal(trim_rim(masked, mask, depth=0.0), mask)
     uniform, mask2, _ = _disc_face()
     assert torch.equal(trim_rim(uniform, mask2), mask2)  # nothing foreign: nothing dropped
