@@ -68,6 +68,15 @@ def multiscale_l1(
     return total
 
 
+def _mean_over_same_pairs(err: Tensor, region: Tensor, same: Tensor) -> Tensor:
+    """``err`` (B, C, S, S) averaged over ``region`` (B, 1, S, S) per image, then over the
+    images with ``same`` = 1; 0 when there are none."""
+    same = same.to(err.dtype).reshape(-1)
+    w = region.expand_as(err)
+    per_image = (err * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    return (per_image * same).sum() / same.sum().clamp_min(1.0)
+
+
 def masked_half_l2(pred: Tensor, target: Tensor, keep: Tensor, same: Tensor) -> Tensor:
     """Eq. 9: ``½ mean over known pixels of (pred − target)²`` per image, averaged over the
     same-person pairs (``same`` (B,) in {0, 1}); 0 when the batch has none.
@@ -75,14 +84,7 @@ def masked_half_l2(pred: Tensor, target: Tensor, keep: Tensor, same: Tensor) -> 
     ``keep`` is the (B, 1, S, S) keep mask M: X̂ equals the real image only there (its hole was
     redrawn by C), so only there can a same-person Y_sp be asked to reproduce it.
     """
-    same = same.to(pred.dtype).reshape(-1)
-    w = keep.expand_as(pred)
-    per_image = (
-        0.5
-        * ((pred - target).square() * w).sum(dim=(1, 2, 3))
-        / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
-    )
-    return (per_image * same).sum() / same.sum().clamp_min(1.0)
+    return _mean_over_same_pairs(0.5 * (pred - target).square(), keep, same)
 
 
 def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor) -> Tensor:
@@ -93,10 +95,7 @@ def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor) -> Tensor:
     another person's reference the real face is not the answer, so those pairs are left out.
     ``hole`` is (B, 1, S, S), 1 where the pixel was missing (and inside the photo).
     """
-    same = same.to(pred.dtype).reshape(-1)
-    w = hole.expand_as(pred)
-    per_image = ((pred - target).abs() * w).sum(dim=(1, 2, 3)) / w.sum(dim=(1, 2, 3)).clamp_min(1.0)
-    return (per_image * same).sum() / same.sum().clamp_min(1.0)
+    return _mean_over_same_pairs((pred - target).abs(), hole, same)
 
 
 def identity_cosine(feat_fake: Tensor, feat_ref: Tensor) -> Tensor:

@@ -625,8 +625,14 @@ def trim_rim(
     rim = (inside <= depth).to(mask) * mask
     core = mask - rim
     lightness = rgb_to_lab(masked)[:, :1]
-    num, den = gaussian_blur(lightness * core, sigma), gaussian_blur(core, sigma)
-    drop = ((num / den.clamp_min(1e-6) - lightness) > darker) & (den > 1e-3)
+
+    def nearby(region: Tensor) -> tuple[Tensor, Tensor]:
+        # the Gaussian average of L* over ``region`` around each pixel, and where it is defined
+        num, den = gaussian_blur(lightness * region, sigma), gaussian_blur(region, sigma)
+        return num / den.clamp_min(1e-6), den > 1e-3
+
+    face, defined = nearby(core)
+    drop = ((face - lightness) > darker) & defined
     if lighter > 0:
         median = torch.stack(
             [
@@ -634,9 +640,8 @@ def trim_rim(
                 for lum, c in zip(lightness, core, strict=True)
             ]
         ).view(-1, 1, 1, 1)
-        skin = core * (lightness >= median).to(mask)
-        num, den = gaussian_blur(lightness * skin, sigma), gaussian_blur(skin, sigma)
-        drop |= ((lightness - num / den.clamp_min(1e-6)) > lighter) & (den > 1e-3)
+        skin, defined = nearby(core * (lightness >= median).to(mask))
+        drop |= ((lightness - skin) > lighter) & defined
     return mask - rim * drop.to(mask)
 
 
