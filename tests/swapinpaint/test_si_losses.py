@@ -202,6 +202,25 @@ def test_hole_l1_compares_the_hole_of_same_person_pairs_only():
     assert hole_l1(pred, target, hole, torch.tensor([1.0, 0.0])).item() == pytest.approx(0.5)
 
 
+def test_blurred_hole_l1_keeps_colour_errors_and_drops_fine_detail():
+    """``blur``: a hole whose colour is off costs as much as without blur, a zero-mean
+    checker (detail the real face does not share) costs far less, a flat image nothing."""
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    same = torch.ones(1)
+    flat = torch.zeros(1, 3, 32, 32)
+    shifted = flat + 0.3  # a colour error over the whole picture
+    ii, jj = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    checker = (((ii + jj) % 2) * 2 - 1).float().expand(1, 3, 32, 32) * 0.3
+    assert hole_l1(shifted, flat, hole, same, blur=2.0).item() == pytest.approx(0.3, rel=1e-4)
+    plain = hole_l1(checker, flat, hole, same).item()
+    assert plain == pytest.approx(0.3)
+    assert hole_l1(checker, flat, hole, same, blur=2.0).item() < 0.05 * plain
+    assert hole_l1(flat, flat, hole, same, blur=2.0).item() == 0.0
+    with pytest.raises(ValueError, match="hole_blur"):
+        SwapInpaintLoss(hole_blur=-1.0)
+
+
 def test_hole_term_is_off_by_default_weighted_once_and_pulls_only_the_hole_to_the_real_face():
     assert not SwapInpaintLoss().active("swap", "hole")
     loss = SwapInpaintLoss(lambda_adv=0, lambda_rec=0, lambda_id=0, lambda_att=0, lambda_hole=3.0)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from facectx.losses import terms
 from facectx.losses.frozen import FrozenNets
-from facectx.zoo.pyramid import downsample_keep
+from facectx.zoo.pyramid import downsample_keep, gaussian_blur
 
 ADV_KINDS = ("bce", "hinge", "lsgan")
 
@@ -87,14 +87,21 @@ def masked_half_l2(pred: Tensor, target: Tensor, keep: Tensor, same: Tensor) -> 
     return _mean_over_same_pairs(0.5 * (pred - target).square(), keep, same)
 
 
-def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor) -> Tensor:
+def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor, blur: float = 0.0) -> Tensor:
     """``mean over hole pixels of |pred − target|`` per image, averaged over the same-person
     pairs (``same`` (B,) in {0, 1}); 0 when the batch has none.
 
     Only a same-person pair's real face is a fill the reference's identity agrees with; for
     another person's reference the real face is not the answer, so those pairs are left out.
-    ``hole`` is (B, 1, S, S), 1 where the pixel was missing (and inside the photo).
+    ``hole`` is (B, 1, S, S), 1 where the pixel was missing (and inside the photo). ``blur`` > 0
+    compares Gaussian-blurred copies (σ in px, normalised at the image border): the term then
+    ties the hole's colours and shading to the real face and leaves its detail to the other
+    terms (a plain L1 pulls detail toward the mean of plausible faces, a smudge).
     """
+    if blur > 0:
+        ones = torch.ones_like(pred[:, :1])
+        norm = gaussian_blur(ones, blur).clamp_min(1e-6)
+        pred, target = gaussian_blur(pred, blur) / norm, gaussian_blur(target, blur) / norm
     return _mean_over_same_pairs((pred - target).abs(), hole, same)
 
 
@@ -194,6 +201,8 @@ class SwapInpaintLoss(FrozenNets):
             in the paper, 0 = off). Without it nothing ties the hole's colours to a real face:
             the identity term alone paints features that move the identity network (dark red
             blotches in mouths and nostrils at 1/8 width).
+        hole_blur: σ in px of the Gaussian both sides of L_hole are blurred with (0 = plain
+            L1): colours and shading only, see :func:`hole_l1`.
         adv: GAN form for G (FaceShifter: ``hinge``).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
         identity: the identity encoder I, canonical [-1, 1] faces in, (B, D) out. The model
@@ -213,6 +222,7 @@ class SwapInpaintLoss(FrozenNets):
         adv: str = "hinge",
         lambda_id_out: float = 0.0,
         lambda_hole: float = 0.0,
+        hole_blur: float = 0.0,
         use_valid_mask: bool = True,
         identity: nn.Module | None = None,
     ) -> None:
@@ -223,6 +233,9 @@ class SwapInpaintLoss(FrozenNets):
         self.content_adv = content_adv
         self.adv = adv
         self.use_valid_mask = bool(use_valid_mask)
+        if hole_blur < 0:
+            raise ValueError(f"hole_blur must be >= 0 px, got {hole_blur}")
+        self.hole_blur = float(hole_blur)
         self.weights = {
             "content": {
                 "rec": float(lambda_content_rec),
@@ -387,7 +400,7 @@ class SwapInpaintLoss(FrozenNets):
             hole = 1.0 - keep
             if self.use_valid_mask and valid is not None:
                 hole = hole * valid
-            raw["hole"] = hole_l1(swapped, real, hole, same)
+            raw["hole"] = hole_l1(swapped, real, hole, same, self.hole_blur)
         return self._combine("g", raw, w)
 
     def swap_discriminator_loss(

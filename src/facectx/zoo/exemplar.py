@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from facectx.zoo.pyramid import gaussian_blur
+
 GRID = 32  # px: side of the down-sampled hull / valid masks used for overlap scores
 TERMS = ("identity", "shape", "colour", "hull", "coverage", "seam")
 #: the shipped model's retrieval weights (chosen on LFW val, docs/results.md §4)
@@ -172,17 +174,6 @@ def distance_to(region: Tensor) -> Tensor:
     outside = (region[:, 0] < 0.5).cpu().numpy().astype(np.uint8)
     d = [cv2.distanceTransform(o, cv2.DIST_L2, 5) for o in outside]
     return torch.from_numpy(np.stack(d))[:, None].to(region)
-
-
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur with zero padding (pair it with a blurred weight to normalise)."""
-    r = max(1, int(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), padding=(0, r), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(r, 0), groups=c)
 
 
 def similarity(src: Tensor, dst: Tensor) -> Tensor:

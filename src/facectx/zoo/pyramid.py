@@ -15,8 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur with zero padding (pair it with a blurred weight to normalise)."""
+    r = max(1, int(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), padding=(0, r), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(r, 0), groups=c)
 
 
 def downsample_image(x: Tensor, size: int) -> Tensor:
@@ -89,4 +101,4 @@ def build_pyramid(
     return out
 
 
-__all__ = ["build_pyramid", "downsample_image", "downsample_keep"]
+__all__ = ["build_pyramid", "downsample_image", "downsample_keep", "gaussian_blur"]
