@@ -217,6 +217,7 @@ def test_blurred_hole_l1_keeps_colour_errors_and_drops_fine_detail():
     assert plain == pytest.approx(0.3)
     assert hole_l1(checker, flat, hole, same, blur=2.0).item() < 0.05 * plain
     assert hole_l1(flat, flat, hole, same, blur=2.0).item() == 0.0
+    assert "hole×3 (blur 2 px)" in SwapInpaintLoss(lambda_hole=3, hole_blur=2).describe()
     with pytest.raises(ValueError, match="hole_blur"):
         SwapInpaintLoss(hole_blur=-1.0)
 

@@ -273,9 +273,14 @@ class SwapInpaintLoss(FrozenNets):
         return self.active(part, "adv")
 
     def describe(self) -> str:
-        """One line per part: the active terms and their weights."""
+        """One line per part: the active terms and their weights (and L_hole's blur)."""
+
+        def term(name: str, w: float) -> str:
+            blur = f" (blur {self.hole_blur:g} px)" if name == "hole" and self.hole_blur else ""
+            return f"{name}×{w:g}{blur}"
+
         return "\n".join(
-            f"  {part}: " + ", ".join(f"{n}×{w:g}" for n, w in ws.items() if w)
+            f"  {part}: " + ", ".join(term(n, w) for n, w in ws.items() if w)
             for part, ws in self.weights.items()
         )
 
