@@ -155,3 +155,37 @@ def test_bad_inputs_raise_clear_errors():
         g(torch.zeros(1, 3, 64, 64), torch.zeros(1, 8))
     with pytest.raises(ValueError, match="size"):
         SwapInpaint(ContentInference(64, width=TINY_WIDTH), SwapGenerator(128, 16, TINY_WIDTH))
+
+
+def test_resize_up_path_keeps_a_flat_input_flat_where_transposed_convs_print_a_pattern():
+    """``attribute_upsample=resize``: the same map sizes and channels, no period-2 pattern on a
+    flat picture (the checkerboard source); the paper's transpose path stays the default and
+    only the new choice is written into ``config``."""
+    torch.manual_seed(0)
+    flat = torch.full((1, 3, 64, 64), 0.3)
+    maps = {}
+    for kind in ("transpose", "resize"):
+        enc = AttributeEncoder(64, width=TINY_WIDTH, upsample=kind)
+        with torch.no_grad():
+            maps[kind] = enc(flat)
+    assert [m.shape for m in maps["resize"]] == [m.shape for m in maps["transpose"]]
+    # the 32 px map's up-path channels (the first half), away from the zero-padded border:
+    # its period-2 (Nyquist) part, against its size
+    for kind, low, high in (("transpose", 0.1, None), ("resize", None, 0.01)):
+        m = maps[kind][-2]
+        up = m[:, : m.shape[1] // 2, 8:-8, 8:-8]
+        a, b = up[..., 0::2, 0::2], up[..., 1::2, 1::2]
+        c, d = up[..., 0::2, 1::2], up[..., 1::2, 0::2]
+        checker = max((a - c).abs().mean(), (a - d).abs().mean(), (a + b - c - d).abs().mean())
+        ratio = (checker / up.abs().mean()).item()
+        assert (low is None or ratio > low) and (high is None or ratio < high), (kind, ratio)
+    assert SwapGenerator(64, id_dim=8, width=TINY_WIDTH).config == {
+        "size": 64,
+        "id_dim": 8,
+        "width": TINY_WIDTH,
+    }
+    g = SwapGenerator(64, id_dim=8, width=TINY_WIDTH, attribute_upsample="resize")
+    assert g.config["attribute_upsample"] == "resize"
+    assert SwapGenerator(**g.config).encoder.upsample == "resize"
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        AttributeEncoder(64, upsample="nearest")

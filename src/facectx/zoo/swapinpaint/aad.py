@@ -47,6 +47,8 @@ from facectx.zoo.swapinpaint.content import SLOPE, paste
 ATTRIBUTE_CHANNELS: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 1024, 1024, 1024)
 #: Output channels of the 8 AAD residual blocks at width 1 (the last is RGB, never scaled).
 AAD_CHANNELS: tuple[int, ...] = (1024, 1024, 1024, 512, 256, 128, 64, 3)
+#: How the attribute encoder's up path doubles a map (see :class:`AttributeEncoder`).
+UPSAMPLE_KINDS = ("transpose", "resize")
 #: Channels of the 2×2 map the identity vector is projected to, at width 1.
 AAD_START_CHANNELS = 1024
 NUM_AAD_BLOCKS = 8
@@ -65,12 +67,22 @@ class AttributeEncoder(nn.Module):
     Args:
         size: image side S, a power of two >= 16.
         width: channel multiplier for every layer.
+        upsample: how the up path doubles a map: ``transpose`` (FaceShifter: 4×4 stride-2
+            transposed convolutions) or ``resize`` (bilinear ×2, then a 3×3 convolution; not in
+            the paper). A transposed convolution's kernel overlaps unevenly, so even a flat
+            input comes out in a period-2 pattern; these maps modulate every AAD block, which
+            can print the pattern as checkers. Resizing first cannot make one.
     """
 
-    def __init__(self, size: int = 256, width: float = 1.0) -> None:
+    def __init__(self, size: int = 256, width: float = 1.0, upsample: str = "transpose") -> None:
         super().__init__()
         self.size = _check_size(size, "AttributeEncoder")
         self.width = float(width)
+        if upsample not in UPSAMPLE_KINDS:
+            raise ValueError(
+                f"AttributeEncoder: upsample must be one of {UPSAMPLE_KINDS}, got {upsample!r}"
+            )
+        self.upsample = upsample
         n = int(math.log2(self.size)) - 1  # downsamplings to 2x2
         if n > len(ATTRIBUTE_CHANNELS):
             raise ValueError(
@@ -84,7 +96,16 @@ class AttributeEncoder(nn.Module):
         ups = []
         map_ch = [ch[n - 1]]
         for j in range(1, n):
-            ups.append(nn.ConvTranspose2d(map_ch[-1], ch[n - 1 - j], 4, stride=2, padding=1))
+            cin, cout = map_ch[-1], ch[n - 1 - j]
+            if upsample == "transpose":
+                ups.append(nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1))
+            else:
+                ups.append(
+                    nn.Sequential(
+                        nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                        nn.Conv2d(cin, cout, 3, padding=1),
+                    )
+                )
             map_ch.append(2 * ch[n - 1 - j])
         map_ch.append(map_ch[-1])  # the last map is the previous one upsampled
         self.up = nn.ModuleList(ups)
@@ -257,20 +278,32 @@ class SwapGenerator(nn.Module):
         size: image side S, a power of two >= 16 (paper: 256).
         id_dim: length of the identity vector z_id = I(R).
         width: channel multiplier for A and the generator.
+        attribute_upsample: A's up path, ``transpose`` (the paper's) or ``resize`` (see
+            :class:`AttributeEncoder`).
     """
 
-    def __init__(self, size: int = 256, id_dim: int = 512, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        size: int = 256,
+        id_dim: int = 512,
+        width: float = 1.0,
+        attribute_upsample: str = "transpose",
+    ) -> None:
         super().__init__()
         self.size = _check_size(size, "SwapGenerator")
         self.width = float(width)
         self.id_dim = int(id_dim)
-        self.encoder = AttributeEncoder(self.size, width)
+        self.encoder = AttributeEncoder(self.size, width, attribute_upsample)
         self.generator = AADGenerator(self.size, self.id_dim, self.encoder.map_channels, width)
 
     @property
     def config(self) -> dict:
-        """Constructor arguments, to rebuild the module from a checkpoint."""
-        return {"size": self.size, "id_dim": self.id_dim, "width": self.width}
+        """Constructor arguments, to rebuild the module from a checkpoint (the up path only when
+        it is not the paper's, so files packed before it existed stay byte-identical)."""
+        config = {"size": self.size, "id_dim": self.id_dim, "width": self.width}
+        if self.encoder.upsample != "transpose":
+            config["attribute_upsample"] = self.encoder.upsample
+        return config
 
     def attributes(self, x: Tensor) -> list[Tensor]:
         """A(x): the attribute maps of an image, smallest first."""
@@ -294,6 +327,7 @@ class SwapGenerator(nn.Module):
 
 
 __all__ = [
+    "UPSAMPLE_KINDS",
     "AADGenerator",
     "AADLayer",
     "AADResBlock",
