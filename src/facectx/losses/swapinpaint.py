@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from facectx.losses import terms
 from facectx.losses.frozen import FrozenNets
-from facectx.zoo.pyramid import downsample_keep, gaussian_blur
+from facectx.zoo.pyramid import downsample_keep, weighted_blur
 
 ADV_KINDS = ("bce", "hinge", "lsgan")
 
@@ -99,9 +99,8 @@ def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor, blur: floa
     terms (a plain L1 pulls detail toward the mean of plausible faces, a smudge).
     """
     if blur > 0:
-        ones = torch.ones_like(pred[:, :1])
-        norm = gaussian_blur(ones, blur).clamp_min(1e-6)
-        pred, target = gaussian_blur(pred, blur) / norm, gaussian_blur(target, blur) / norm
+        both = torch.cat([pred, target])
+        pred, target = weighted_blur(both, torch.ones_like(both[:, :1]), blur)[0].chunk(2)
     return _mean_over_same_pairs((pred - target).abs(), hole, same)
 
 

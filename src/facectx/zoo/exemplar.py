@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from facectx.zoo.pyramid import gaussian_blur
+from facectx.zoo.pyramid import weighted_blur
 
 GRID = 32  # px: side of the down-sampled hull / valid masks used for overlap scores
 TERMS = ("identity", "shape", "colour", "hull", "coverage", "seam")
@@ -370,10 +370,8 @@ def seam_offset(
     if limit > 0:
         apart = (rgb_to_lab(masked) - rgb_to_lab(fill)).norm(dim=1, keepdim=True)
         near_hole = near_hole * (apart <= limit).to(fill)
-    diff = (masked - fill) * near_hole
-    sigma = max(band, 1.0) * 2
-    num, den = gaussian_blur(diff, sigma), gaussian_blur(near_hole, sigma)
-    offset = num / den.clamp_min(1e-3) * (den > 1e-2)
+    average, den = weighted_blur(masked - fill, near_hole, max(band, 1.0) * 2)
+    offset = average * (den > 1e-2)
     outside = distance_to(mask) if outside is None else outside
     return fill + offset * torch.exp(-outside / falloff) * hole
 
@@ -616,14 +614,8 @@ def trim_rim(
     rim = (inside <= depth).to(mask) * mask
     core = mask - rim
     lightness = rgb_to_lab(masked)[:, :1]
-
-    def nearby(region: Tensor) -> tuple[Tensor, Tensor]:
-        # the Gaussian average of L* over ``region`` around each pixel, and where it is defined
-        num, den = gaussian_blur(lightness * region, sigma), gaussian_blur(region, sigma)
-        return num / den.clamp_min(1e-6), den > 1e-3
-
-    face, defined = nearby(core)
-    drop = ((face - lightness) > darker) & defined
+    face, den = weighted_blur(lightness, core, sigma)  # L* of the face nearby
+    drop = ((face - lightness) > darker) & (den > 1e-3)
     if lighter > 0:
         median = torch.stack(
             [
@@ -631,8 +623,8 @@ def trim_rim(
                 for lum, c in zip(lightness, core, strict=True)
             ]
         ).view(-1, 1, 1, 1)
-        skin, defined = nearby(core * (lightness >= median).to(mask))
-        drop |= ((lightness - skin) > lighter) & defined
+        skin, den = weighted_blur(lightness, core * (lightness >= median).to(mask), sigma)
+        drop |= ((lightness - skin) > lighter) & (den > 1e-3)
     return mask - rim * drop.to(mask)
 
 
@@ -863,7 +855,6 @@ __all__ = [
     "distance_to",
     "fill_invalid",
     "fit_exemplar",
-    "gaussian_blur",
     "lab_to_rgb",
     "model_settings",
     "outline_grid",

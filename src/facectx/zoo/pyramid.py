@@ -31,6 +31,13 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), padding=(r, 0), groups=c)
 
 
+def weighted_blur(x: Tensor, weight: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """Normalised convolution: the Gaussian average of ``x`` over ``weight`` (B, 1, H, W) around
+    each pixel, and the blurred weight (where it is near 0 the average means nothing)."""
+    den = gaussian_blur(weight, sigma)
+    return gaussian_blur(x * weight, sigma) / den.clamp_min(1e-6), den
+
+
 def downsample_image(x: Tensor, size: int) -> Tensor:
     """Bilinear, antialiased resize of (B, C, H, W) ``x`` to size x size (``x`` itself if there)."""
     if x.shape[-2:] == (size, size):
@@ -101,4 +108,10 @@ def build_pyramid(
     return out
 
 
-__all__ = ["build_pyramid", "downsample_image", "downsample_keep", "gaussian_blur"]
+__all__ = [
+    "build_pyramid",
+    "downsample_image",
+    "downsample_keep",
+    "gaussian_blur",
+    "weighted_blur",
+]

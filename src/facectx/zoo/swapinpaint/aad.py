@@ -106,7 +106,7 @@ class AttributeEncoder(nn.Module):
                         nn.Conv2d(cin, cout, 3, padding=1),
                     )
                 )
-            map_ch.append(2 * ch[n - 1 - j])
+            map_ch.append(2 * cout)
         map_ch.append(map_ch[-1])  # the last map is the previous one upsampled
         self.up = nn.ModuleList(ups)
         #: channels of each attribute map, smallest resolution first.
