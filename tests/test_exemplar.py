@@ -311,3 +311,61 @@ def test_seam_offset_leaves_out_band_pixels_that_show_something_else():
     assert (left > 0.15).all()  # no dark arc spread from the fringe
     out_all = seam_offset(fill, masked, mask, trust, band=3.0, falloff=8.0, limit=0.0)
     assert (out_all[0, :, 16, 5] < 0).all()  # without the limit the fringe darkens the context
+
+
+def test_seam_residual_measures_the_fitted_face_just_inside_the_outline():
+    from facectx.zoo.exemplar import RESIDUAL_RING, seam_residual
+
+    kept = torch.zeros(1, 1, 32, 32)
+    kept[..., 8:24, 8:24] = 1.0
+    face = torch.full((1, 3, 32, 32), 0.2)
+    masked = face * kept - (1 - kept)
+    assert seam_residual(face, masked, kept).item() == pytest.approx(0.0, abs=1e-4)
+    # the exemplar differs only deep inside the face or out in the context: no seam
+    inside = distance_to(1 - kept)
+    away = face.clone()
+    away[(inside > RESIDUAL_RING[1] + 0.5).expand_as(face)] = 0.9
+    away[(kept < 0.5).expand_as(face)] = -0.8
+    assert seam_residual(away, masked, kept).item() == pytest.approx(0.0, abs=1e-4)
+    # a lighter band where the face meets the context does count, more the lighter it is
+    ring = ((inside >= RESIDUAL_RING[0]) & (inside <= RESIDUAL_RING[1])).expand_as(face)
+    scores = []
+    for level in (0.4, 0.8):
+        band = face.clone()
+        band[ring] = level
+        scores.append(seam_residual(band, masked, kept).item())
+    assert 0 < scores[0] < scores[1]
+    # no kept pixels: nothing to meet
+    assert seam_residual(face, masked, torch.zeros_like(kept)).item() == 0.0
+
+
+def test_pool_keeps_the_candidates_that_meet_the_face_best(method, batch):
+    from facectx.zoo.exemplar import ExemplarModel
+
+    shipped = method.model
+    m = ExemplarModel(
+        shipped.bank, shipped.source, None, shipped.weights, fit=shipped.settings, rim=2.0
+    )
+    query = m.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+    args = (batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+    keys, persons = list(batch["id"]), batch["person_name"]
+    # pool 1: retrieval's first K, as rendered one by one
+    outs, rows = m.portraits(query, 2, keys, *args, persons=persons)
+    assert torch.equal(rows, m.candidates(query, 2, keys, persons))
+    assert torch.equal(outs[:, 1], m.render(rows[:, 1], *args))
+    pooled = ExemplarModel(m.bank, m.source, None, m.weights, fit=m.settings, rim=m.rim, pool=3)
+    outs, rows = pooled.portraits(query, 2, keys, *args, persons=persons)
+    assert outs.shape == (len(keys), 2, 3, 128, 128)
+    six = m.candidates(query, 6, keys, persons)
+    kept = m.kept(batch["masked"], batch["mask"])
+    residual = torch.stack(
+        [m.render(six[:, c], *args, kept, with_residual=True)[1] for c in range(6)], 1
+    )
+    best = residual.argsort(dim=1, stable=True)[:, :2]
+    assert torch.equal(rows, six.gather(1, best))  # the two lowest of six, best first
+    for c in range(2):
+        assert torch.equal(outs[:, c], m.render(rows[:, c], *args, kept))
+    face = kept.expand_as(outs[:, 0]) > 0.5
+    assert torch.equal(outs[:, 0][face], batch["masked"][face])  # the face stays exact
+    with pytest.raises(ValueError, match="pool"):
+        ExemplarModel(m.bank, m.source, None, m.weights, fit=m.settings, pool=0)

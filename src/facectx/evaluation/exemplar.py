@@ -23,6 +23,7 @@ from facectx.evaluation.baselines import _cache_key, _progress, _train_faces
 from facectx.evaluation.method import Method, Prediction, cache_path
 from facectx.zoo.exemplar import (
     DEFAULT_WEIGHTS,
+    POOL,
     RIM,
     TERMS,
     ExemplarBank,
@@ -65,6 +66,10 @@ class Exemplar(Method):
         rim: px of the face mask's edge where pixels darker than the face (the hull's staircase
             reaching into shadow or hair) get context instead (0 = every face pixel kept; the
             shipped model's 2).
+        pool: candidates fitted per portrait: the first ``pool`` × (``sample`` + 1) are
+            fitted and ranked by how well they meet the face (``seam_residual``), and
+            ``sample`` is the index in that order (1 = retrieval's order; the shipped
+            model's ``POOL``).
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
@@ -100,6 +105,7 @@ class Exemplar(Method):
         face_band: float = 2.0,
         black_invalid: bool = True,
         rim: float = RIM,
+        pool: int = POOL,
         inpaint_invalid: bool = True,
         align: bool = False,
         outline: bool = True,
@@ -140,6 +146,9 @@ class Exemplar(Method):
         if rim < 0:
             raise ConfigError(f"exemplar: rim must be >= 0 px, got {rim}")
         self.rim = float(rim)
+        if pool < 1:
+            raise ConfigError(f"exemplar: pool must be >= 1, got {pool}")
+        self.pool = int(pool)
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.faces = None
@@ -173,6 +182,7 @@ class Exemplar(Method):
             self.fit,
             self.black_invalid,
             self.rim,
+            self.pool,
         )
 
     def _packed(self, size: int):
@@ -267,16 +277,29 @@ class Exemplar(Method):
         )
 
     def samples(self, batch: dict, k: int) -> tuple[Tensor, Tensor]:
-        """K contexts per face: (B, K, 3, S, S) outputs and the (B, K) bank rows used."""
+        """K contexts per face: (B, K, 3, S, S) outputs and the (B, K) bank rows used (the
+        best K of ``pool`` × K fitted candidates)."""
         assert self.model is not None, "call setup() first"
-        rows = self.candidates(batch, k)
-        kept = self.model.kept(batch["masked"], batch["mask"])  # once for all K
-        outs = torch.stack([self.render(batch, rows[:, c], kept) for c in range(k)], 1)
-        return outs, rows
+        m = self.model
+        query = m.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+        return m.portraits(
+            query,
+            k,
+            list(batch["id"]),
+            batch["masked"],
+            batch["mask"],
+            batch["valid"],
+            batch["landmarks"],
+            persons=batch.get("person_name"),
+        )
 
     def predict(self, batch: dict) -> Prediction:
-        rows = self.candidates(batch, self.sample + 1)[:, self.sample]
-        out = self.render(batch, rows)
+        if self.pool == 1:  # only the one candidate asked for is fitted
+            rows = self.candidates(batch, self.sample + 1)[:, self.sample]
+            out = self.render(batch, rows)
+        else:
+            outs, rows = self.samples(batch, self.sample + 1)
+            out, rows = outs[:, self.sample], rows[:, self.sample]
         notes = [f"exemplar={self.bank.ids[int(j)]}" for j in rows]
         return Prediction(out, [None] * len(out), notes)
 
@@ -289,7 +312,7 @@ class Exemplar(Method):
         n = len(self.bank) if self.bank is not None else "?"
         w = ", ".join(f"{k} {v:g}" for k, v in self.weights.items() if v)
         fit = ", ".join(f"{k}={v}" for k, v in self.fit.items())
-        fit += f", black_invalid={self.black_invalid}, rim={self.rim:g}"
+        fit += f", black_invalid={self.black_invalid}, rim={self.rim:g}, pool={self.pool}"
         pick = f"candidate {self.sample}" + (
             f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
         )

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from facectx.inference.portrait_model import PortraitModel
 from facectx.pretrained.exemplar_bank import PackedBank, load_bank
-from facectx.zoo.exemplar import RIM, ExemplarModel, model_settings
+from facectx.zoo.exemplar import POOL, RIM, ExemplarModel, model_settings
 
 log = logging.getLogger("facectx")
 
@@ -215,6 +215,8 @@ class ExemplarHallucinator(PortraitModel):
         rim: px of the keep-mask's edge where pixels darker than the face (the hull's staircase
             reaching into the shadow under the chin, hair or background) get context instead
             of being kept (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
+        pool: candidates fitted per portrait; of ``pool`` × K, the K that meet the face best
+            are kept (``ExemplarModel.portraits``; 1 = retrieval's first K, fastest).
     """
 
     sampling = True
@@ -232,6 +234,7 @@ class ExemplarHallucinator(PortraitModel):
         top: int = 1,
         feature_path: str | None = None,
         rim: float = RIM,
+        pool: int = POOL,
     ) -> None:
         self.packed = bank
         self.samples, self.seed = 1, int(seed)
@@ -261,6 +264,7 @@ class ExemplarHallucinator(PortraitModel):
             fit=fit,
             black_invalid=False,  # the context beyond the photo's edge is filled, as the cascade
             rim=rim,
+            pool=pool,
         )
         self._warned = False
 
@@ -277,9 +281,10 @@ class ExemplarHallucinator(PortraitModel):
         seed: int = 0,
         top: int = 1,
         rim: float = RIM,
+        pool: int = POOL,
     ) -> ExemplarHallucinator:
         """A bank file written by ``python -m facectx.bank`` (:func:`pack_bank`)."""
-        return cls(load_bank(path), device, samples=samples, seed=seed, top=top, rim=rim)
+        return cls(load_bank(path), device, samples=samples, seed=seed, top=top, rim=rim, pool=pool)
 
     def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
         return self.model.kept(masked.cpu(), mask.cpu()).to(mask.device)
@@ -293,13 +298,15 @@ class ExemplarHallucinator(PortraitModel):
         return k
 
     def digest(self) -> str:
-        """The bank file's sha256 (16 digits) with the draw's ``top`` (what changes outputs)."""
+        """The bank file's sha256 (16 digits) with the draw's ``top`` and ``pool`` (what changes
+        outputs; pool 1 is left out, so digests from before the pool stay valid)."""
         import hashlib
 
         from facectx.pretrained.registry import sha256sum
 
         made_of = sha256sum(self.file) if self.file is not None else repr(self.packed.meta)
-        return hashlib.sha256(f"{made_of}|top={self.top}".encode()).hexdigest()[:16]
+        pool = f"|pool={self.model.pool}" if self.model.pool != 1 else ""
+        return hashlib.sha256(f"{made_of}|top={self.top}{pool}".encode()).hexdigest()[:16]
 
     def _portraits(
         self,
@@ -319,14 +326,12 @@ class ExemplarHallucinator(PortraitModel):
         mask = mask.to(self.device)
         valid = torch.ones_like(mask) if valid is None else valid.to(self.device)
         query = self.model.query(masked, mask, valid, landmarks)
-        rows = self.model.candidates(query, samples, face_keys(masked), seed=seed)
+        keys = face_keys(masked)
         masked, mask, valid = masked.cpu(), mask.cpu(), valid.cpu()
-        kept = self.model.kept(masked, mask)  # once for all K samples
-        outs = [
-            self.model.render(rows[:, c], masked, mask, valid, landmarks, kept)
-            for c in range(samples)
-        ]
-        out = outs[0] if samples == 1 else torch.stack(outs, 1)
+        outs, _ = self.model.portraits(
+            query, samples, keys, masked, mask, valid, landmarks, seed=seed
+        )
+        out = outs[:, 0] if samples == 1 else outs
         return out.clamp(-1, 1).to(dev)
 
 

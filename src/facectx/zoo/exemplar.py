@@ -25,6 +25,10 @@ Retrieval scores (each z-scored over the bank per query, then weighted):
   under a dark jaw edge, skin above a bare forehead and background beside a cheek win over a
   fringe cut by the forehead or a bright neck under a shadowed jaw.
 
+After fitting, :meth:`ExemplarModel.portraits` keeps, of ``pool`` × K fitted candidates, the K
+whose fitted face differs least from the input's just inside the outline
+(:func:`seam_residual`): the measured seam, where ``seam`` above only predicts it.
+
 Images are (B, 3, S, S) in [-1, 1], masks (B, 1, S, S) in {0, 1}.
 """
 
@@ -518,7 +522,8 @@ def fit_exemplar(
     exemplar_valid: Tensor | None = None,
     face_band: float = 0.0,
     seam_limit: float = SEAM_LIMIT,
-) -> Tensor:
+    with_fill: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Fit exemplar images to the inputs and composite; known pixels (mask 1) stay exact.
 
     Args:
@@ -539,6 +544,11 @@ def fit_exemplar(
         face_band: px, e-folding width of a ring outside the input's hull where the input
             face, extended outward by inpainting, replaces the exemplar (0 = off): the
             exemplar's own brows, glasses rims or hairline never touch the input face.
+        with_fill: also return the fitted exemplar before the face ring and the composite,
+            whose pixels under the input face tell how well the two meet (:func:`seam_residual`).
+
+    Returns:
+        (B, 3, S, S) composites, or (composites, fitted exemplars) with ``with_fill``.
     """
     fill = exemplar if exemplar_valid is None else fill_invalid(exemplar, exemplar_valid)
     outside = distance_to(mask)  # px from the input's hull, shared by the three steps below
@@ -553,12 +563,36 @@ def fit_exemplar(
             fill, masked, mask, exemplar_hull, seam_band, seam_falloff, outside, seam_limit
         )
         fill = fill.clamp(-1, 1)
+    fitted = fill
     if face_band > 0:
         w = torch.exp(-outside / face_band)
         fill = w * fill_invalid(masked, mask * valid) + (1 - w) * fill
     if black_invalid:
         fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
-    return mask * masked + (1.0 - mask) * fill
+    out = mask * masked + (1.0 - mask) * fill
+    return (out, fitted) if with_fill else out
+
+
+#: px inside the kept face's edge: the band where :func:`seam_residual` compares the fitted
+#: exemplar with the input
+RESIDUAL_RING = (1.0, 3.0)
+
+
+def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor) -> Tensor:
+    """(B,) how visibly a fitted exemplar would meet the face: the mean Lab distance between the
+    fitted exemplar (``fit_exemplar(..., with_fill=True)``) and the input over the kept pixels
+    :data:`RESIDUAL_RING` px inside the kept region's edge.
+
+    The exemplar's context continues its *own* face naturally, so where its fitted face looks
+    like the input's just inside the outline, the composite has no seam; where it does not (an
+    overexposed forehead, the input's fringe against the exemplar's skin, a darker cheek), the
+    step shows as a band or a halo. Colour offsets the seam correction removes do not count,
+    since it is measured after the fit. A face with no such band scores 0.
+    """
+    inside = distance_to(1.0 - kept)
+    ring = ((inside >= RESIDUAL_RING[0]) & (inside <= RESIDUAL_RING[1])).to(fitted) * kept
+    apart = (rgb_to_lab(masked) - rgb_to_lab(fitted)).norm(dim=1, keepdim=True)
+    return (apart * ring).sum((1, 2, 3)) / ring.sum((1, 2, 3)).clamp_min(1.0)
 
 
 #: the shipped rim trim: px from the hull edge; how much darker (CIE L*) than the face beside it
@@ -567,6 +601,9 @@ def fit_exemplar(
 RIM = 2.0
 RIM_DARKER = 12.0
 RIM_LIGHTER = 0.0  # off: 12 needs the face ring from the kept pixels; the two cost ρ (results §4)
+#: the shipped candidates fitted per portrait (:meth:`ExemplarModel.portraits`): 1, retrieval's
+#: order. 4 has fewer seams and a lower FID but costs identity match on Caltech (results §4)
+POOL = 1
 
 
 def trim_rim(
@@ -709,6 +746,9 @@ class ExemplarModel:
         rim: px of the keep-mask's edge where pixels darker than the face get context
             (:func:`trim_rim`; 0 = every kept pixel stays). Like ``black_invalid`` the caller's,
             not a bank setting.
+        pool: candidates fitted per portrait: :meth:`portraits` fits ``pool`` × K exemplars
+            and keeps the K that meet the face best (lowest :func:`seam_residual`); 1 = the
+            first K candidates as they come. Also the caller's, like ``rim``.
     """
 
     def __init__(
@@ -723,10 +763,14 @@ class ExemplarModel:
         fit: Mapping[str, float | bool] | None = None,
         black_invalid: bool = True,
         rim: float = 0.0,
+        pool: int = 1,
     ) -> None:
         if rim < 0:
             raise ValueError(f"rim must be >= 0 px, got {rim}")
+        if pool < 1:
+            raise ValueError(f"pool must be >= 1 candidate per portrait, got {pool}")
         self.rim = float(rim)
+        self.pool = int(pool)
         self.weights, self.settings = model_settings(weights, fit)
         if self.weights.get("identity") and identity is None:
             raise ValueError("the identity term needs an identity network (or weight 0)")
@@ -792,10 +836,12 @@ class ExemplarModel:
         valid: Tensor,
         landmarks: Tensor | None,
         kept: Tensor | None = None,
-    ) -> Tensor:
+        with_residual: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
         :meth:`kept` are the input's exactly (``kept``: those, when the caller has them already,
-        as for K samples of the same faces)."""
+        as for K samples of the same faces). ``with_residual``: also each output's (B,)
+        :func:`seam_residual`."""
         kept = self.kept(masked, mask) if kept is None else kept
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
@@ -814,7 +860,7 @@ class ExemplarModel:
             exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
         stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
-        out = fit_exemplar(
+        out, fitted = fit_exemplar(
             exemplar,
             stats,
             hull,
@@ -822,6 +868,7 @@ class ExemplarModel:
             mask,
             valid,
             exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
+            with_fill=True,
             **self.fit,
         )
         dropped = (mask - kept) * valid  # beyond the photo fit_exemplar decides (black or fill)
@@ -829,7 +876,44 @@ class ExemplarModel:
             # from the face inside and the context outside alike: the outline stays where the
             # hull put it (filling from the face alone moved the jaw out and cost identity)
             out = fill_invalid(out, 1.0 - dropped, radius=2.0)
+        if with_residual:
+            return out, seam_residual(fitted, masked, kept)
         return out
+
+    @torch.inference_mode()
+    def portraits(
+        self,
+        query: Mapping[str, Tensor],
+        k: int,
+        keys: Sequence[str],
+        masked: Tensor,
+        mask: Tensor,
+        valid: Tensor,
+        landmarks: Tensor | None,
+        persons: Sequence[str] | None = None,
+        seed: int | None = None,
+        kept: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """K portraits per face: (B, K, 3, S, S) outputs and their (B, K) bank rows.
+
+        With :attr:`pool` > 1, the first ``pool`` × K candidates (:meth:`candidates`) are
+        fitted and the K with the lowest :func:`seam_residual` are kept, best first: the choice
+        among good matches is made on how the fitted context actually meets the face, which
+        retrieval's ring colours only estimate. ``query``: :meth:`query` of the inputs."""
+        kept = self.kept(masked, mask) if kept is None else kept  # once for all candidates
+        n = max(k, min(k * self.pool, len(self.bank)))
+        rows = self.candidates(query, n, keys, persons, seed)
+        if n == k:
+            outs = [self.render(rows[:, c], masked, mask, valid, landmarks, kept) for c in range(k)]
+            return torch.stack(outs, 1), rows
+        rendered = [
+            self.render(rows[:, c], masked, mask, valid, landmarks, kept, with_residual=True)
+            for c in range(n)
+        ]
+        outs = torch.stack([o for o, _ in rendered], 1)
+        residual = torch.stack([r for _, r in rendered], 1).cpu()
+        best = residual.argsort(dim=1, stable=True)[:, :k]
+        return outs[torch.arange(len(best))[:, None], best.to(outs.device)], rows.gather(1, best)
 
 
 __all__ = [
@@ -837,6 +921,8 @@ __all__ = [
     "FIT_DEFAULTS",
     "GRID",
     "OUTLINE",
+    "POOL",
+    "RESIDUAL_RING",
     "RIM",
     "RIM_DARKER",
     "RIM_LIGHTER",
@@ -864,6 +950,7 @@ __all__ = [
     "sample_grid",
     "seam_cost",
     "seam_offset",
+    "seam_residual",
     "shape_descriptor",
     "similarity",
     "small_mask",
