@@ -134,14 +134,18 @@ def make_module(
     seed: int = 0,
     **kwargs,
 ) -> SwapInpaintGAN:
-    """A tiny SwapInpaintGAN with the test identity network."""
+    """A tiny SwapInpaintGAN with the test identity network (``discriminator``: G's, or a
+    3-channel one)."""
     torch.manual_seed(seed)
     loss_kw = kwargs.pop("loss_kw", {})
+    discriminator = kwargs.pop("discriminator", None)
+    if discriminator is None:
+        discriminator = MultiScalePatchDiscriminator(width, num_scales=2)
     return SwapInpaintGAN(
         content=ContentInference(size, width=width),
         content_discriminator=MultiScalePatchDiscriminator(width, num_scales=2),
         swap=lambda id_dim: SwapGenerator(size, id_dim, width=width),
-        discriminator=MultiScalePatchDiscriminator(width, num_scales=2),
+        discriminator=discriminator,
         identity=identity if identity is not None else TinyIdentity(),
         loss=SwapInpaintLoss(**loss_kw),
         size=size,

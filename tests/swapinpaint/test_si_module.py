@@ -171,7 +171,9 @@ def test_batches_without_references_are_rejected_clearly(tmp_path):
 
 @needs_sample
 @needs_dlib
-@pytest.mark.parametrize("experiment", ["swapinpaint_quickstart", "paper_swapinpaint"])
+@pytest.mark.parametrize(
+    "experiment", ["swapinpaint_quickstart", "paper_swapinpaint", "lfw_swap_cpu_composite_d"]
+)
 def test_experiments_compose_and_run_one_iteration(tmp_path, experiment):
     from facectx.train import run
 
@@ -191,6 +193,8 @@ def test_experiments_compose_and_run_one_iteration(tmp_path, experiment):
             "model.size=128",
             "identity=dlib-resnet",
         ]
+    if experiment.startswith("lfw_swap"):  # LFW is not here: the embedded sample's pairs
+        overrides += ["data=pairs_sample", "data.batch_size=2", "model.content_iterations=0"]
     cfg = compose_train(tmp_path, overrides)
     summary = run(cfg)
     assert summary["iterations"] == 1
@@ -243,3 +247,43 @@ def test_generator_ema_start_keeps_the_trained_content_average(tmp_path):
     assert not _same(_state(model.content), _state(model.generator_ema.content))
     tiny_trainer(tmp_path, 1).fit(model, PairBatches(n=2, batch_size=2))  # the switch
     assert _same(_state(model.content), _state(model.generator_ema.content))
+
+
+class _Recorder(torch.nn.Module):
+    """Wraps G's discriminator and keeps every input it is given."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.seen = inner, []
+        self.in_channels = inner.in_channels
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.inner(x)
+
+
+def test_composite_discriminator_judges_only_the_painted_pixels(tmp_path, caplog):
+    """discriminator_input=composite: D sees Y and real faces with the hole as a 4th channel;
+    outside the hole the two are the same pixels, so only the fill can tell them apart."""
+    from facectx.zoo.swapinpaint import MultiScalePatchDiscriminator
+
+    with pytest.raises(ValueError, match="in_channels=4"):
+        make_module(discriminator_input="composite")
+    with pytest.raises(ValueError, match="discriminator_input"):
+        make_module(discriminator_input="hole")
+    d = _Recorder(MultiScalePatchDiscriminator(0.0625, num_scales=2, in_channels=4))
+    model = make_module(content_iterations=0, discriminator_input="composite", discriminator=d)
+    d0 = _state(d.inner)
+    with caplog.at_level("INFO", logger="facectx.modules.swapinpaint"):
+        tiny_trainer(tmp_path, 1).fit(model, PairBatches())
+    assert "discriminator judges Y and the hole" in caplog.text
+    assert not _same(_state(d.inner), d0)  # D trained on 4-channel inputs
+    real, fake = d.seen[0], d.seen[1]  # the D step: real first, then the detached fake
+    assert real.shape[1] == fake.shape[1] == 4
+    hole = real[:, 3:]
+    assert torch.equal(hole, fake[:, 3:]) and 0 < hole.mean() < 1
+    known = (hole < 0.5).expand(-1, 3, -1, -1)
+    assert torch.allclose(real[:, :3][known], fake[:, :3][known], atol=1e-6)
+    assert not torch.allclose(real[:, :3][~known], fake[:, :3][~known])
+    with pytest.raises(ValueError, match="4"):
+        MultiScalePatchDiscriminator(0.0625, in_channels=5)

@@ -35,6 +35,8 @@ from facectx.zoo.swapinpaint import ContentInference, SwapGenerator, SwapInpaint
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("separate", "joint")
+#: what G's discriminator judges (``SwapInpaintGAN(discriminator_input=...)``)
+DISCRIMINATOR_INPUTS = ("swapped", "composite")
 STAGES = ("content", "generator", "joint")
 
 
@@ -52,7 +54,8 @@ class SwapInpaintGAN(GANModule):
         content_discriminator: C's discriminator (sees X̂ against real images).
         swap: the generative module G, or a factory ``id_dim -> SwapGenerator`` (Hydra partial)
             called with the identity network's feature size.
-        discriminator: G's discriminator (sees Y_sp against real images).
+        discriminator: G's discriminator (sees Y_sp against real images, or see
+            ``discriminator_input``).
         identity: the identity encoder I (``facectx.pretrained.load``); canonical [-1, 1]
             faces in, (B, D) out. The loss holds it frozen; the module conditions G with it.
         loss: the ``SwapInpaintLoss`` holding every weight.
@@ -78,6 +81,12 @@ class SwapInpaintGAN(GANModule):
             ``ema_start`` for the whole run. Why: with a long content stage an ``ema_start``
             below the switch leaves G's untrained initial weights in its average (0.999^n of
             them after n G iterations: 22 % after 1,500).
+        discriminator_input: what G's discriminator judges. ``swapped`` (the paper's): Y_sp,
+            the whole generated face, against real faces. ``composite`` (not in the paper): the
+            composite Y with the hole mask stacked as a 4th channel, against the real face with
+            the same mask (``discriminator.in_channels=4``). Outside the hole Y is the real
+            face, so the critic's only cue is the painted pixels, as with the patch
+            discriminator of ``lfw-128``.
     """
 
     def __init__(
@@ -104,6 +113,7 @@ class SwapInpaintGAN(GANModule):
         ema_start_generator: int | None = None,
         nan_policy: str = "raise",
         nan_max_skips: int = 10,
+        discriminator_input: str = "swapped",
     ) -> None:
         super().__init__(
             optimizer_g,
@@ -117,6 +127,19 @@ class SwapInpaintGAN(GANModule):
         )
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if discriminator_input not in DISCRIMINATOR_INPUTS:
+            raise ValueError(
+                f"discriminator_input must be one of {DISCRIMINATOR_INPUTS}, got "
+                f"{discriminator_input!r}"
+            )
+        wants = 4 if discriminator_input == "composite" else 3
+        has = getattr(discriminator, "in_channels", 3)
+        if has != wants:
+            raise ValueError(
+                f"discriminator_input={discriminator_input} needs a {wants}-channel "
+                f"discriminator, got {has}: set model.discriminator.in_channels={wants}"
+            )
+        self.discriminator_input = discriminator_input
         if identity is None:
             raise ValueError(
                 "SwapInpaint needs an identity encoder I: set identity=dlib-resnet (offline, "
@@ -319,13 +342,28 @@ class SwapInpaintGAN(GANModule):
             out = self.swap(x_hat, z_id)
             return out, self.swap.compose(out.swapped, x_hat, mask)
 
+        def judged(outputs) -> Tensor:
+            """What D sees of the fake: Y_sp, or Y with the hole stacked on."""
+            out, y = outputs
+            if self.discriminator_input == "composite":
+                return torch.cat([y, 1.0 - mask], 1)
+            return out.swapped
+
+        real_in = (
+            torch.cat([real, 1.0 - mask], 1) if self.discriminator_input == "composite" else real
+        )
+
         def d_loss(outputs):
-            fake = outputs[0].swapped.detach()
-            return loss.swap_discriminator_loss(self.discriminator(real), self.discriminator(fake))
+            fake = judged(outputs).detach()
+            return loss.swap_discriminator_loss(
+                self.discriminator(real_in), self.discriminator(fake)
+            )
 
         def g_loss(outputs):
             out, y = outputs
-            d_fake = self.discriminator(out.swapped) if loss.uses_discriminator("swap") else None
+            d_fake = (
+                self.discriminator(judged(outputs)) if loss.uses_discriminator("swap") else None
+            )
             return loss.swap_loss(
                 out.swapped,
                 x_hat,
@@ -380,13 +418,14 @@ class SwapInpaintGAN(GANModule):
             torch.set_num_threads(self.cpu_threads)
         log.info(
             "SwapInpaint %d px, schedule=%s, stage at start: %s (content stage: %d iterations), "
-            "identity: %s (%d-D); loss weights:\n%s",
+            "identity: %s (%d-D), G's discriminator judges %s; loss weights:\n%s",
             self.size,
             self.schedule,
             self.stage,
             self.content_iterations,
             self.identity_name,
             self.identity_dim,
+            "Y and the hole" if self.discriminator_input == "composite" else "Y_sp",
             self.loss.describe(),
         )
 
@@ -466,4 +505,4 @@ class SwapInpaintGAN(GANModule):
         )
 
 
-__all__ = ["SCHEDULES", "SwapInpaintGAN"]
+__all__ = ["DISCRIMINATOR_INPUTS", "SCHEDULES", "SwapInpaintGAN"]

@@ -32,15 +32,18 @@ class PatchDiscriminator(nn.Module):
         width: channel multiplier (base 64 filters, doubling up to 512).
         layers: number of stride-2 convolutions (pix2pixHD: 3).
         channels: filters of the first conv at width 1.
+        in_channels: input channels: 3 (an image) or 4 (an image and its hole mask).
     """
 
-    def __init__(self, width: float = 1.0, layers: int = 3, channels: int = 64) -> None:
+    def __init__(
+        self, width: float = 1.0, layers: int = 3, channels: int = 64, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"PatchDiscriminator: layers must be >= 1, got {layers}")
         mods: list[nn.Module] = []
         c = scale_channels(channels, width)
-        mods += [nn.Conv2d(3, c, 4, stride=2, padding=1), nn.LeakyReLU(DISC_SLOPE)]
+        mods += [nn.Conv2d(in_channels, c, 4, stride=2, padding=1), nn.LeakyReLU(DISC_SLOPE)]
         for i in range(1, layers + 1):
             stride = 2 if i < layers else 1
             c_next = scale_channels(min(channels * 2**i, 512), width)
@@ -65,21 +68,34 @@ class MultiScalePatchDiscriminator(nn.Module):
         num_scales: number of PatchGANs (pix2pixHD and FaceShifter: 3).
         layers: stride-2 convolutions per PatchGAN.
         channels: first-layer filters at width 1.
+        in_channels: input channels: 3, or 4 when the hole mask is stacked on the image (the
+            discriminator then knows which pixels were painted; ``SwapInpaintGAN``'s
+            ``discriminator_input="composite"``).
     """
 
     def __init__(
-        self, width: float = 1.0, num_scales: int = 3, layers: int = 3, channels: int = 64
+        self,
+        width: float = 1.0,
+        num_scales: int = 3,
+        layers: int = 3,
+        channels: int = 64,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         if num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
+        if in_channels not in (3, 4):
+            raise ValueError(
+                f"in_channels must be 3 (image) or 4 (image + hole), got {in_channels}"
+            )
         self.num_scales = int(num_scales)
+        self.in_channels = int(in_channels)
         self.scales = nn.ModuleList(
-            PatchDiscriminator(width, layers, channels) for _ in range(self.num_scales)
+            PatchDiscriminator(width, layers, channels, in_channels) for _ in range(num_scales)
         )
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        check_image(x, "MultiScalePatchDiscriminator input", 3)
+        check_image(x, "MultiScalePatchDiscriminator input", self.in_channels)
         outs = []
         for k, d in enumerate(self.scales):
             if k:
