@@ -31,7 +31,10 @@ CASES = [
     (["paths.nope=1"], "paths.nope=1"),
     (["identity.path=x"], "dlib-resnet"),  # identity is off: say how to choose one
     # unknown group options: every valid option on the same line
-    (["experiment=nope"], "lfw_cpu, lfw_cpu_progan, lfw_quickstart, lfw_swap_cpu, paper_cascaded"),
+    (
+        ["experiment=nope"],
+        "lfw_cpu, lfw_cpu_progan, lfw_quickstart, lfw_swap_cpu, lfw_swap_cpu_composite_d, paper_cascaded",
+    ),
     (["data=nope"], "folder, lfw, pairs, pairs_sample, sample"),
     (["mask=nope"], "mask=nope"),
     (["lpips=alexnet"], "alex-v0.0"),
