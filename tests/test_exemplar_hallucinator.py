@@ -184,3 +184,18 @@ def test_the_hulls_dark_rim_gets_context_and_the_rest_stays(bank_file, faces):
     assert np.array_equal(out[0][inner], images[0][inner])
     core = cv2.distanceTransform((keeps[0] > 0).astype(np.uint8), cv2.DIST_L2, 5) > 2
     assert kept[core].all()  # beyond 2 px from the edge nothing is ever dropped
+
+
+def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces):
+    """pool > 1: the K portraits are the best-meeting of pool × K fits; the face stays exact and
+    the digest (what job records compare) changes, while pool 1 keeps the old digest."""
+    extra = {"landmarks": faces["landmarks"], "valid": faces["valid"]}
+    masked, mask = faces["masked"], faces["mask"]
+    plain, pooled = _model(bank_file, samples=2), _model(bank_file, samples=2, pool=3)
+    a, b = plain(masked, mask, **extra), pooled(masked, mask, **extra)
+    assert a.shape == b.shape == (4, 2, 3, 128, 128)
+    keep = pooled.kept(masked, mask)[:, None].expand_as(b) > 0.5
+    assert torch.equal(b[keep], masked[:, None].expand_as(b)[keep])
+    assert not torch.equal(a, b)  # another choice for at least one face
+    assert pooled.digest() != plain.digest()
+    assert plain.digest() == _model(bank_file, samples=2, pool=1).digest()
