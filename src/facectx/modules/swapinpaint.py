@@ -342,16 +342,18 @@ class SwapInpaintGAN(GANModule):
             out = self.swap(x_hat, z_id)
             return out, self.swap.compose(out.swapped, x_hat, mask)
 
-        def judged(outputs) -> Tensor:
-            """What D sees of the fake: Y_sp, or Y with the hole stacked on."""
-            out, y = outputs
-            if self.discriminator_input == "composite":
-                return torch.cat([y, 1.0 - mask], 1)
-            return out.swapped
+        composite = self.discriminator_input == "composite"
 
-        real_in = (
-            torch.cat([real, 1.0 - mask], 1) if self.discriminator_input == "composite" else real
-        )
+        def seen(image: Tensor) -> Tensor:
+            """What D is shown of an image: itself, or with the hole stacked on."""
+            return torch.cat([image, 1.0 - mask], 1) if composite else image
+
+        def judged(outputs) -> Tensor:
+            """The fake D judges: Y_sp, or the composite Y."""
+            out, y = outputs
+            return seen(y if composite else out.swapped)
+
+        real_in = seen(real)
 
         def d_loss(outputs):
             fake = judged(outputs).detach()

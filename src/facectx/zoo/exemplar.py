@@ -903,13 +903,13 @@ class ExemplarModel:
         kept = self.kept(masked, mask) if kept is None else kept  # once for all candidates
         n = max(k, min(k * self.pool, len(self.bank)))
         rows = self.candidates(query, n, keys, persons, seed)
-        if n == k:
-            outs = [self.render(rows[:, c], masked, mask, valid, landmarks, kept) for c in range(k)]
-            return torch.stack(outs, 1), rows
+        scored = n > k  # a choice to make: each candidate's residual
         rendered = [
-            self.render(rows[:, c], masked, mask, valid, landmarks, kept, with_residual=True)
+            self.render(rows[:, c], masked, mask, valid, landmarks, kept, with_residual=scored)
             for c in range(n)
         ]
+        if not scored:
+            return torch.stack(rendered, 1), rows
         outs = torch.stack([o for o, _ in rendered], 1)
         residual = torch.stack([r for _, r in rendered], 1).cpu()
         best = residual.argsort(dim=1, stable=True)[:, :k]
