@@ -172,7 +172,13 @@ def test_batches_without_references_are_rejected_clearly(tmp_path):
 @needs_sample
 @needs_dlib
 @pytest.mark.parametrize(
-    "experiment", ["swapinpaint_quickstart", "paper_swapinpaint", "lfw_swap_cpu_composite_d"]
+    "experiment",
+    [
+        "swapinpaint_quickstart",
+        "paper_swapinpaint",
+        "lfw_swap_cpu_composite_d",
+        "lfw_swap_cpu_wide",
+    ],
 )
 def test_experiments_compose_and_run_one_iteration(tmp_path, experiment):
     from facectx.train import run

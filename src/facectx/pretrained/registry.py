@@ -680,9 +680,9 @@ register(
 )
 
 # Pretrained SwapInpaint models shipped inside facectx (facectx.pretrained.inpainters).
-#: sha256 of inpainter_lfw_swap128_fp16.pt: `experiment=lfw_swap_cpu` (3,600 iterations), packed
-#: with `python -m facectx.export format=packed` (docs/model_card.md, lfw-swap-128).
-INPAINTER_LFW_SWAP_128_SHA256 = "6b9d8306c1150b82cd480cb8785a0093633b45d28f5543549e8eb5d0a972f4d9"
+#: sha256 of inpainter_lfw_swap128_fp16.pt: `experiment=lfw_swap_cpu_wide` (3,600 iterations),
+#: packed with `python -m facectx.export format=packed` (docs/model_card.md, lfw-swap-128).
+INPAINTER_LFW_SWAP_128_SHA256 = "c43eb96a1b0283d726183597066f901d22e423b8296fdb48ff559724c580fbc7"
 
 register(
     Entry(
