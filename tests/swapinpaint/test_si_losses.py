@@ -245,3 +245,42 @@ def test_hole_term_is_off_by_default_weighted_once_and_pulls_only_the_hole_to_th
     assert logs["g/hole"].item() == 0.0
     with pytest.raises(ValueError, match="lambda_hole"):
         loss.swap_loss(swapped, content, keep, torch.ones(1))
+
+
+def test_swap_late_replaces_the_weights_from_late_start_on():
+    loss = SwapInpaintLoss(
+        lambda_adv=0, lambda_id=0, lambda_att=0, lambda_rec=10, lambda_hole=3,
+        swap_late={"rec": 1.0}, late_start=100,
+    )  # fmt: skip
+    swapped = torch.zeros(1, 3, 4, 4)
+    content = torch.full((1, 3, 4, 4), 0.5)
+    real = torch.full((1, 3, 4, 4), 0.25)
+    keep = torch.ones(1, 1, 4, 4)
+    keep[..., :2, :] = 0
+    same = torch.ones(1)
+
+    def weighted(iteration):
+        _, logs = loss.swap_loss(swapped, content, keep, same, real=real, iteration=iteration)
+        assert logs["g/rec"].item() > 0 and logs["g/hole"].item() > 0
+        return logs["g/rec_w"] / logs["g/rec"], logs["g/hole_w"] / logs["g/hole"]
+
+    assert [w.item() for w in weighted(None)] == pytest.approx([10, 3])
+    assert [w.item() for w in weighted(99)] == pytest.approx([10, 3])
+    assert [w.item() for w in weighted(100)] == pytest.approx([1, 3])  # only rec changes
+    assert "swap from iteration 100: rec×1, hole×3" in loss.describe()
+
+
+@pytest.mark.parametrize(
+    "late, start, match",
+    [
+        ({"nope": 1.0}, 5, "unknown terms"),
+        ({"id_out": 1.0}, 5, "off"),  # id_out is 0 at first: its networks would be missing
+        ({"rec": 1.0}, None, "late_start"),
+        ({"rec": 1.0}, -1, "late_start"),
+        (None, 5, "names no weights"),
+        ({"adv": 0, "rec": 0, "id": 0, "att": 0}, 5, "nothing would train"),
+    ],
+)
+def test_swap_late_rejects_what_cannot_work(late, start, match):
+    with pytest.raises(ValueError, match=match):
+        SwapInpaintLoss(swap_late=late, late_start=start)

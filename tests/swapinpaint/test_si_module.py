@@ -122,6 +122,25 @@ def test_hole_term_reaches_the_generator_from_the_module(tmp_path):
     assert sum(hole[-5:]) / 5 < 0.75 * sum(hole[:5]) / 5
 
 
+def test_late_weights_switch_at_late_start_from_the_module(tmp_path):
+    """loss.swap_late: the module hands its iteration to the loss, which switches weights."""
+    model = make_module(
+        content_iterations=0,
+        loss_kw={"lambda_adv": 0.0, "lambda_id": 0.0, "swap_late": {"rec": 1.0}, "late_start": 2},
+    )
+    ratio = []
+
+    class Rec(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            m = trainer.callback_metrics
+            ratio.append(float(m["train/g/rec_w_step"] / m["train/g/rec_step"]))
+
+    tiny_trainer(tmp_path, 1, max_epochs=4, callbacks=[Rec()]).fit(
+        model, PairBatches(n=2, batch_size=2)
+    )
+    assert ratio == pytest.approx([10, 10, 1, 1])  # iterations 0 and 1, then 2 on
+
+
 def test_checkpoint_round_trip_into_the_inpainter(tmp_path):
     from facectx.inference import Inpainter
 

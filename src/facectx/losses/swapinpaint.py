@@ -24,7 +24,7 @@ the frozen network its terms need (the identity encoder I), decides which terms 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -203,6 +203,12 @@ class SwapInpaintLoss(FrozenNets):
         hole_blur: σ in px of the Gaussian both sides of L_hole are blurred with (0 = plain
             L1): colours and shading only, see :func:`hole_l1`.
         adv: GAN form for G (FaceShifter: ``hinge``).
+        swap_late: G's term weights that replace the ones above from iteration ``late_start``
+            on, by term name (``adv``, ``rec``, ``id``, ``id_out``, ``att``, ``hole``), e.g.
+            ``{id_out: 5}``: a last stage of one run (not in the paper). None = one set
+            throughout. A term must be on from the start to be reweighted (a term off at first
+            would need networks the module did not build for it).
+        late_start: iteration from which ``swap_late`` holds (required with it).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
         identity: the identity encoder I, canonical [-1, 1] faces in, (B, D) out. The model
             hands its own I over (``use_identity``): I also conditions G, so it is named once.
@@ -222,6 +228,8 @@ class SwapInpaintLoss(FrozenNets):
         lambda_id_out: float = 0.0,
         lambda_hole: float = 0.0,
         hole_blur: float = 0.0,
+        swap_late: Mapping[str, float] | None = None,
+        late_start: int | None = None,
         use_valid_mask: bool = True,
         identity: nn.Module | None = None,
     ) -> None:
@@ -253,7 +261,39 @@ class SwapInpaintLoss(FrozenNets):
         for part, ws in self.weights.items():
             if all(w == 0 for w in ws.values()):
                 raise ValueError(f"every {part} loss weight is 0: nothing would train")
+        self.swap_late, self.late_start = self._late(swap_late, late_start)
         self.use_identity(identity)
+
+    def _late(
+        self, swap_late: Mapping[str, float] | None, late_start: int | None
+    ) -> tuple[dict[str, float] | None, int | None]:
+        """The checked late stage: G's full weight set from ``late_start`` on, or (None, None)."""
+        if not swap_late:
+            if late_start is not None:
+                raise ValueError("late_start is set but swap_late names no weights")
+            return None, None
+        base = self.weights["swap"]
+        unknown = sorted(set(swap_late) - set(base))
+        if unknown:
+            raise ValueError(f"swap_late names unknown terms {unknown}; terms: {sorted(base)}")
+        off = sorted(k for k in swap_late if base[k] == 0)
+        if off:
+            raise ValueError(
+                f"swap_late reweights {off}, which are off (0) before late_start: switch them on "
+                "from the start instead"
+            )
+        if late_start is None or int(late_start) < 0:
+            raise ValueError(f"swap_late needs late_start >= 0 (an iteration), got {late_start}")
+        late = {**base, **{k: float(v) for k, v in swap_late.items()}}
+        if all(w == 0 for w in late.values()):
+            raise ValueError("every swap weight is 0 in swap_late: nothing would train")
+        return late, int(late_start)
+
+    def swap_weights(self, iteration: int | None = None) -> dict[str, float]:
+        """G's term weights at ``iteration`` (None = the first stage's)."""
+        if self.swap_late is not None and iteration is not None and iteration >= self.late_start:
+            return self.swap_late
+        return self.weights["swap"]
 
     def use_identity(self, net: nn.Module | None) -> None:
         """Hold ``net`` as the frozen identity encoder I (eval mode, no weight gradients)."""
@@ -278,10 +318,16 @@ class SwapInpaintLoss(FrozenNets):
             blur = f" (blur {self.hole_blur:g} px)" if name == "hole" and self.hole_blur else ""
             return f"{name}×{w:g}{blur}"
 
-        return "\n".join(
+        lines = [
             f"  {part}: " + ", ".join(term(n, w) for n, w in ws.items() if w)
             for part, ws in self.weights.items()
-        )
+        ]
+        if self.swap_late is not None:
+            lines.append(
+                f"  swap from iteration {self.late_start}: "
+                + ", ".join(term(n, w) for n, w in self.swap_late.items() if w)
+            )
+        return "\n".join(lines)
 
     @staticmethod
     def _combine(
@@ -352,6 +398,7 @@ class SwapInpaintLoss(FrozenNets):
         output: Tensor | None = None,
         attributes: Callable[[Tensor], Sequence[Tensor]] | None = None,
         real: Tensor | None = None,
+        iteration: int | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """L_G from Y_sp (``swapped``), X̂ (``content``), the keep mask M, the same-person flags
         S, I(R) (``id_reference``, G's conditioning), A(X̂) (``att_content``) and D(Y_sp).
@@ -361,8 +408,8 @@ class SwapInpaintLoss(FrozenNets):
         term is on; ``id_swapped`` / ``att_swapped`` / ``att_output`` given as tensors are used
         as they are. ``valid`` (B, 1, S, S), when given and ``use_valid_mask`` is on, also
         removes pixels outside the source photo from L_rec (and L_hole). ``real`` is the real
-        face X, needed only by L_hole."""
-        w = self.weights["swap"]
+        face X, needed only by L_hole. ``iteration`` picks the weights (:meth:`swap_weights`)."""
+        w = self.swap_weights(iteration)
         # network features first, in this order (I, then A), then the terms
         if w["id"] and id_swapped is None and self.identity is not None:
             id_swapped = self.identity(swapped)

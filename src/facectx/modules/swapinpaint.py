@@ -378,6 +378,7 @@ class SwapInpaintGAN(GANModule):
                 output=y,
                 attributes=self.swap.attributes,
                 real=real,
+                iteration=int(self.iteration),
             )
 
         stepped, _ = self.adversarial_update(

@@ -680,9 +680,9 @@ register(
 )
 
 # Pretrained SwapInpaint models shipped inside facectx (facectx.pretrained.inpainters).
-#: sha256 of inpainter_lfw_swap128_fp16.pt: `experiment=lfw_swap_cpu_wide` (3,600 iterations),
+#: sha256 of inpainter_lfw_swap128_fp16.pt: `experiment=lfw_swap_cpu_wide` (4,800 iterations),
 #: packed with `python -m facectx.export format=packed` (docs/model_card.md, lfw-swap-128).
-INPAINTER_LFW_SWAP_128_SHA256 = "c43eb96a1b0283d726183597066f901d22e423b8296fdb48ff559724c580fbc7"
+INPAINTER_LFW_SWAP_128_SHA256 = "771782d3d3d51245b17a561db5fcfcb36d7264e1da706feb7c1e467107000d20"
 
 register(
     Entry(
