@@ -60,6 +60,7 @@ CASES = [
     (["callbacks.image_grid.num_images=0"], "callbacks.image_grid.num_images=0"),
     (["experiment=quickstart", "model.ema_decay=1.5"], "model.ema_decay=1.5"),
     (["experiment=swapinpaint_quickstart", "model.width=0"], "model.width=0"),
+    (["experiment=lfw_swap_cpu_wide", "loss.late_start=-3"], "loss.late_start=-3"),
     # command-line syntax
     (["data.batch_size=8,16"], "-m"),
     (["data.batch_size=[1"], "data.batch_size=[1"),
@@ -89,6 +90,7 @@ def test_a_config_mistake_is_one_line_naming_the_key(args, needle):
         ["hydra.run.dir=/tmp/x", "hydra.job.chdir=false"],
         ["--cfg", "job", "data.batch_size=-3"],  # prints the config: values are not checked
         ["trainer.devices=auto"],
+        ["experiment=lfw_swap_cpu_wide", "loss.swap_late=null", "loss.late_start=null"],
     ],
 )
 def test_a_valid_command_line_passes(args):

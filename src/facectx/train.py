@@ -100,6 +100,7 @@ _RULES: dict[str, Rule] = {
     "loss.ssim_min_size": Rule(low=11, whole=True, eg=64),
     "loss.*_min_size": Rule(low=1, whole=True, eg=32),
     "loss.ssim_start": Rule(low=0, whole=True, eg=5000),
+    "loss.late_start": Rule(low=0, whole=True, null=True, eg=3600),
     "loss.identity_batch": Rule(low=1, whole=True, null=True, eg=4),
     "trainer.max_epochs": Rule(low=1, whole=True, also=(-1,), null=True, eg=10),
     "trainer.max_steps": Rule(low=1, whole=True, also=(-1,), null=True, eg=1000),
