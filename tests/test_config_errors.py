@@ -91,6 +91,7 @@ def test_a_config_mistake_is_one_line_naming_the_key(args, needle):
         ["--cfg", "job", "data.batch_size=-3"],  # prints the config: values are not checked
         ["trainer.devices=auto"],
         ["experiment=lfw_swap_cpu_wide", "loss.swap_late=null", "loss.late_start=null"],
+        ["experiment=lfw_swap_cpu_wide", "loss.swap_late.id_out=2", "+loss.swap_late.hole=10"],
     ],
 )
 def test_a_valid_command_line_passes(args):
