@@ -30,3 +30,15 @@ def test_out_of_range_values_clamp_and_quantize_matches_a_png_round_trip():
     u8 = unit_to_uint8(x)
     assert u8.dtype == torch.uint8 and u8[0, 0, 0].tolist() == [0, 0, 127, 128, 128, 255, 255, 255]
     assert torch.equal(quantize(x), uint8_to_unit(u8))
+
+
+def test_from_uint8_takes_a_read_only_array_without_a_warning():
+    """``np.asarray(PIL.Image)`` is read-only: converting it must neither warn nor alias it."""
+    import warnings
+
+    a = np.full((4, 4, 3), 255, np.uint8)
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = from_uint8(a)
+    assert x.shape == (3, 4, 4) and float(x.min()) == 1.0

@@ -24,7 +24,10 @@ def unit_to_uint8(x: Tensor) -> Tensor:
 
 def from_uint8(a: np.ndarray) -> Tensor:
     """(..., H, W, 3) uint8 array -> (..., 3, H, W) float32 tensor in [-1, 1]."""
-    return uint8_to_unit(torch.from_numpy(np.ascontiguousarray(a)).movedim(-1, -3))
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:  # np.asarray(PIL image) is read-only; torch warns on those
+        a = a.copy()
+    return uint8_to_unit(torch.from_numpy(a).movedim(-1, -3))
 
 
 def to_uint8(x: Tensor) -> np.ndarray:
