@@ -61,6 +61,7 @@ CASES = [
     (["experiment=quickstart", "model.ema_decay=1.5"], "model.ema_decay=1.5"),
     (["experiment=swapinpaint_quickstart", "model.width=0"], "model.width=0"),
     (["experiment=lfw_swap_cpu_wide", "loss.late_start=-3"], "loss.late_start=-3"),
+    (["experiment=lfw_swap_cpu_wide", "loss.late_identity_grad=grey"], "rgb, gray"),
     # command-line syntax
     (["data.batch_size=8,16"], "-m"),
     (["data.batch_size=[1"], "data.batch_size=[1"),

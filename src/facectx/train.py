@@ -101,6 +101,8 @@ _RULES: dict[str, Rule] = {
     "loss.*_min_size": Rule(low=1, whole=True, eg=32),
     "loss.ssim_start": Rule(low=0, whole=True, eg=5000),
     "loss.late_start": Rule(low=0, whole=True, null=True, eg=3600),
+    "loss.identity_grad": Rule(choices=("rgb", "gray"), eg="gray"),
+    "loss.late_identity_grad": Rule(choices=("rgb", "gray"), null=True, eg="gray"),
     "loss.identity_batch": Rule(low=1, whole=True, null=True, eg=4),
     "trainer.max_epochs": Rule(low=1, whole=True, also=(-1,), null=True, eg=10),
     "trainer.max_steps": Rule(low=1, whole=True, also=(-1,), null=True, eg=1000),

@@ -13,6 +13,7 @@ from facectx.losses.swapinpaint import (
     adversarial_generator,
     attribute_l2,
     double_attribute,
+    gray_gradient,
     hole_l1,
     identity_cosine,
     kl_standard_normal,
@@ -284,3 +285,76 @@ def test_swap_late_replaces_the_weights_from_late_start_on():
 def test_swap_late_rejects_what_cannot_work(late, start, match):
     with pytest.raises(ValueError, match=match):
         SwapInpaintLoss(swap_late=late, late_start=start)
+
+
+def test_gray_gradient_keeps_values_and_lets_gradients_change_brightness_only():
+    x = torch.rand(2, 3, 5, 5, requires_grad=True)
+    y = gray_gradient(x)
+    assert torch.equal(y, x)
+    g = torch.randn(2, 3, 5, 5)
+    (y * g).sum().backward()
+    # the gradient is g projected onto the gray axis: its channel mean, in every channel
+    assert torch.allclose(x.grad, g.mean(1, keepdim=True).expand_as(g), atol=1e-6)
+
+
+class _MeanColour(torch.nn.Module):  # a toy identity network that sees colour
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+def _identity_grad(loss, iteration=None):
+    swapped = torch.rand(1, 3, 4, 4, requires_grad=True)
+    content = torch.rand(1, 3, 4, 4)
+    keep = torch.ones(1, 1, 4, 4)
+    keep[..., :2, :] = 0
+    y = keep * content + (1 - keep) * swapped
+    ref = torch.tensor([[1.0, 0.0, 0.0]])
+    total, logs = loss.swap_loss(
+        swapped, content, keep, torch.zeros(1), id_reference=ref, output=y, iteration=iteration
+    )
+    total.backward()
+    return swapped.grad, logs
+
+
+def test_gray_identity_grad_keeps_the_loss_and_cannot_change_colour():
+    """``identity_grad=gray``: the same values of both identity terms; their gradient moves each
+    pixel's three channels together (brightness), so it cannot paint colour."""
+    kw = dict(lambda_adv=0, lambda_rec=0, lambda_att=0, lambda_id=1.0, lambda_id_out=2.0)
+    torch.manual_seed(0)
+    rgb, logs_rgb = _identity_grad(SwapInpaintLoss(**kw, identity=_MeanColour()))
+    torch.manual_seed(0)
+    gray, logs_gray = _identity_grad(
+        SwapInpaintLoss(**kw, identity_grad="gray", identity=_MeanColour())
+    )
+    for k in ("g/id", "g/id_out", "g/total"):
+        assert logs_gray[k].item() == pytest.approx(logs_rgb[k].item())
+    assert (rgb[:, 0] - rgb[:, 1]).abs().max() > 1e-4  # rgb: the red reference asks for red
+    assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
+    assert torch.allclose(gray, rgb.mean(1, keepdim=True).expand_as(rgb), atol=1e-6)
+    assert "identity terms: gray gradient" in SwapInpaintLoss(identity_grad="gray").describe()
+
+
+def test_late_identity_grad_switches_at_late_start():
+    kw = dict(lambda_adv=0, lambda_rec=0, lambda_att=0, lambda_id=1.0, identity=_MeanColour())
+    loss = SwapInpaintLoss(**kw, late_identity_grad="gray", late_start=10)
+    assert loss.identity_grad_at(None) == "rgb" and loss.identity_grad_at(9) == "rgb"
+    assert loss.identity_grad_at(10) == "gray"
+    early, _ = _identity_grad(loss, iteration=9)
+    late, _ = _identity_grad(loss, iteration=10)
+    assert (early[:, 0] - early[:, 1]).abs().max() > 1e-4
+    assert torch.allclose(late[:, 0], late[:, 1]) and torch.allclose(late[:, 1], late[:, 2])
+    assert loss.swap_weights(10) == loss.swap_weights(None)  # no weight changes with it
+    assert "swap from iteration 10: id×1; identity terms: gray gradient" in loss.describe()
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"identity_grad": "grey"}, "identity_grad must be one of"),
+        ({"late_identity_grad": "luma", "late_start": 5}, "late_identity_grad must be one of"),
+        ({"late_identity_grad": "gray"}, "late_identity_grad needs late_start"),
+    ],
+)
+def test_identity_grad_rejects_what_cannot_work(kw, match):
+    with pytest.raises(ValueError, match=match):
+        SwapInpaintLoss(**kw)

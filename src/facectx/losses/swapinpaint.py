@@ -35,6 +35,7 @@ from facectx.losses.frozen import FrozenNets
 from facectx.zoo.pyramid import downsample_keep, weighted_blur
 
 ADV_KINDS = ("bce", "hinge", "lsgan")
+IDENTITY_GRADS = ("rgb", "gray")
 
 
 # ---- pure terms -------------------------------------------------------------------------------
@@ -102,6 +103,18 @@ def hole_l1(pred: Tensor, target: Tensor, hole: Tensor, same: Tensor, blur: floa
         both = torch.cat([pred, target])
         pred, target = weighted_blur(both, torch.ones_like(both[:, :1]), blur)[0].chunk(2)
     return _mean_over_same_pairs((pred - target).abs(), hole, same)
+
+
+def gray_gradient(x: Tensor) -> Tensor:
+    """``x`` unchanged in the forward pass; backward, each pixel's gradient is projected onto the
+    gray axis (its mean over the channels, given to all three).
+
+    A term computed on the result can make a pixel brighter or darker but cannot change its
+    colour. Used for the identity terms: a frozen recogniser's gradient asks for whatever
+    moves its features, colour included, and the colours it asks for are not skin's.
+    """
+    m = x.mean(dim=1, keepdim=True)
+    return x.detach() + (m - m.detach())
 
 
 def identity_cosine(feat_fake: Tensor, feat_ref: Tensor) -> Tensor:
@@ -208,7 +221,12 @@ class SwapInpaintLoss(FrozenNets):
             ``{id_out: 5}``: a last stage of one run (not in the paper). None = one set
             throughout. A term must be on from the start to be reweighted (a term off at first
             would need networks the module did not build for it).
-        late_start: iteration from which ``swap_late`` holds (required with it).
+        late_start: iteration from which ``swap_late`` (and ``late_identity_grad``) hold
+            (required with either).
+        identity_grad: what the identity terms (λ2, λ_id_out) may change in the fakes: ``rgb``
+            (anything, the paper) or ``gray`` (brightness only, :func:`gray_gradient`; not in
+            the paper). Their values are the same either way.
+        late_identity_grad: ``identity_grad`` from ``late_start`` on (None = unchanged).
         use_valid_mask: restrict C's reconstruction to pixels inside the source photo.
         identity: the identity encoder I, canonical [-1, 1] faces in, (B, D) out. The model
             hands its own I over (``use_identity``): I also conditions G, so it is named once.
@@ -230,6 +248,8 @@ class SwapInpaintLoss(FrozenNets):
         hole_blur: float = 0.0,
         swap_late: Mapping[str, float] | None = None,
         late_start: int | None = None,
+        identity_grad: str = "rgb",
+        late_identity_grad: str | None = None,
         use_valid_mask: bool = True,
         identity: nn.Module | None = None,
     ) -> None:
@@ -261,17 +281,29 @@ class SwapInpaintLoss(FrozenNets):
         for part, ws in self.weights.items():
             if all(w == 0 for w in ws.values()):
                 raise ValueError(f"every {part} loss weight is 0: nothing would train")
-        self.swap_late, self.late_start = self._late(swap_late, late_start)
+        for name, g in (("identity_grad", identity_grad), ("late_identity_grad", late_identity_grad)):
+            if g is not None and g not in IDENTITY_GRADS:
+                raise ValueError(f"{name} must be one of {IDENTITY_GRADS}, got {g!r}")
+        self.identity_grad = identity_grad
+        self.late_identity_grad = late_identity_grad
+        self.swap_late, self.late_start = self._late(swap_late, late_start, late_identity_grad)
         self.use_identity(identity)
 
     def _late(
-        self, swap_late: Mapping[str, float] | None, late_start: int | None
+        self,
+        swap_late: Mapping[str, float] | None,
+        late_start: int | None,
+        late_identity_grad: str | None = None,
     ) -> tuple[dict[str, float] | None, int | None]:
         """The checked late stage: G's full weight set from ``late_start`` on, or (None, None)."""
-        if not swap_late:
+        if not swap_late and late_identity_grad is None:
             if late_start is not None:
-                raise ValueError("late_start is set but swap_late names no weights")
+                raise ValueError(
+                    "late_start is set but swap_late names no weights and late_identity_grad is "
+                    "not set"
+                )
             return None, None
+        swap_late = swap_late or {}
         base = self.weights["swap"]
         unknown = sorted(set(swap_late) - set(base))
         if unknown:
@@ -283,7 +315,8 @@ class SwapInpaintLoss(FrozenNets):
                 "from the start instead"
             )
         if late_start is None or int(late_start) < 0:
-            raise ValueError(f"swap_late needs late_start >= 0 (an iteration), got {late_start}")
+            what = "swap_late" if swap_late else "late_identity_grad"
+            raise ValueError(f"{what} needs late_start >= 0 (an iteration), got {late_start}")
         late = {**base, **{k: float(v) for k, v in swap_late.items()}}
         if all(w == 0 for w in late.values()):
             raise ValueError("every swap weight is 0 in swap_late: nothing would train")
@@ -294,6 +327,13 @@ class SwapInpaintLoss(FrozenNets):
         if self.swap_late is not None and iteration is not None and iteration >= self.late_start:
             return self.swap_late
         return self.weights["swap"]
+
+    def identity_grad_at(self, iteration: int | None = None) -> str:
+        """``identity_grad`` at ``iteration`` (None = the first stage's)."""
+        late = self.late_identity_grad
+        if late is not None and iteration is not None and iteration >= self.late_start:
+            return late
+        return self.identity_grad
 
     def use_identity(self, net: nn.Module | None) -> None:
         """Hold ``net`` as the frozen identity encoder I (eval mode, no weight gradients)."""
@@ -322,10 +362,14 @@ class SwapInpaintLoss(FrozenNets):
             f"  {part}: " + ", ".join(term(n, w) for n, w in ws.items() if w)
             for part, ws in self.weights.items()
         ]
+        if self.identity_grad != "rgb":
+            lines.append(f"  identity terms: {self.identity_grad} gradient")
         if self.swap_late is not None:
+            grad = self.identity_grad_at(self.late_start)
             lines.append(
                 f"  swap from iteration {self.late_start}: "
                 + ", ".join(term(n, w) for n, w in self.swap_late.items() if w)
+                + (f"; identity terms: {grad} gradient" if grad != self.identity_grad else "")
             )
         return "\n".join(lines)
 
@@ -410,12 +454,13 @@ class SwapInpaintLoss(FrozenNets):
         removes pixels outside the source photo from L_rec (and L_hole). ``real`` is the real
         face X, needed only by L_hole. ``iteration`` picks the weights (:meth:`swap_weights`)."""
         w = self.swap_weights(iteration)
+        seen = gray_gradient if self.identity_grad_at(iteration) == "gray" else (lambda x: x)
         # network features first, in this order (I, then A), then the terms
         if w["id"] and id_swapped is None and self.identity is not None:
-            id_swapped = self.identity(swapped)
+            id_swapped = self.identity(seen(swapped))
         id_output = None
         if w["id_out"] and output is not None and self.identity is not None:
-            id_output = self.identity(output)
+            id_output = self.identity(seen(output))
         if w["att"] and att_swapped is None and attributes is not None and output is not None:
             att_swapped, att_output = attributes(swapped), attributes(output)
         raw: dict[str, Tensor] = {}
