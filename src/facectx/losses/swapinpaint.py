@@ -281,7 +281,10 @@ class SwapInpaintLoss(FrozenNets):
         for part, ws in self.weights.items():
             if all(w == 0 for w in ws.values()):
                 raise ValueError(f"every {part} loss weight is 0: nothing would train")
-        for name, g in (("identity_grad", identity_grad), ("late_identity_grad", late_identity_grad)):
+        for name, g in (
+            ("identity_grad", identity_grad),
+            ("late_identity_grad", late_identity_grad),
+        ):
             if g is not None and g not in IDENTITY_GRADS:
                 raise ValueError(f"{name} must be one of {IDENTITY_GRADS}, got {g!r}")
         self.identity_grad = identity_grad
