@@ -68,3 +68,25 @@ def test_shape_errors_are_explicit():
         mse(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
     with pytest.raises(ValueError, match="region"):
         mse(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
+
+
+def test_colour_detail_counts_colour_speckles_not_light_detail_or_flat_colour():
+    from facectx.metrics.image import colour_detail
+
+    g = torch.Generator().manual_seed(0)
+    flat = torch.zeros(1, 3, 32, 32)
+    flat[:, 0] = 0.4  # a flat reddish skin tone
+    gray_noise = torch.rand(1, 1, 32, 32, generator=g).expand(1, 3, 32, 32) * 0.4 - 0.2
+    colour_noise = torch.rand(1, 3, 32, 32, generator=g) * 0.4 - 0.2
+    assert colour_detail(flat).item() < 1e-3  # a uniform colour has no colour detail
+    assert colour_detail((flat + gray_noise).clamp(-1, 1)).item() < 0.5  # light-dark only
+    noisy = colour_detail((flat + colour_noise).clamp(-1, 1)).item()
+    assert noisy > 5.0
+    region = torch.zeros(1, 1, 32, 32)
+    region[..., 8:24, 8:24] = 1
+    half = flat.clone()
+    half[..., 8:24, 8:24] = (flat + colour_noise)[..., 8:24, 8:24]
+    assert colour_detail(half, region).item() > 0.8 * noisy  # measured where the region is
+    assert torch.isnan(colour_detail(flat, torch.zeros(1, 1, 32, 32))).all()
+    with pytest.raises(ValueError, match="region"):
+        colour_detail(flat, torch.ones(1, 1, 8, 8))

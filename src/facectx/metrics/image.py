@@ -11,6 +11,9 @@ its pixels, and an image with an empty region gets NaN.
 * ``ssim``: ``torchmetrics.functional.structural_similarity_index_measure`` (Gaussian window
   11 px, sigma 1.5, K1 0.01, K2 0.03, reflect padding); on a region, the mean of its SSIM map
   over the region's pixels (all three channels).
+* ``colour_detail``: of one batch, the fine-scale colour variation (CIELAB a*b* minus its
+  Gaussian blur, σ 1.5 px, as a length), averaged over the region: colour noise in a fill is
+  this figure above the real faces' over the same pixels (``scripts/colour_noise.py``).
 """
 
 from __future__ import annotations
@@ -76,3 +79,25 @@ def ssim(pred: Tensor, target: Tensor, region: Tensor | None = None) -> Tensor:
 
 
 __all__ = ["mse", "psnr", "region_mean", "ssim", "to_unit"]
+
+
+def colour_detail(x: Tensor, region: Tensor | None = None, sigma: float = 1.5) -> Tensor:
+    """(B,) mean over ``region`` of ``|ab − G_σ * ab|``: CIELAB a*b* (D65) less its Gaussian blur.
+
+    Lightness is left out on purpose: skin, lips and hair have fine light-dark detail that a fill
+    should have, while at this scale their colour changes slowly; speckles and plaid of colour
+    are what this counts. Compare against the real image over the same pixels, not against 0.
+    """
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) batch, got {tuple(x.shape)}")
+    if region is not None and (
+        region.ndim != 4 or region.shape[1] != 1 or region.shape[2:] != x.shape[2:]
+    ):
+        raise ValueError(f"region must be (B, 1, H, W), got {tuple(region.shape)}")
+    from kornia.color import rgb_to_lab
+    from kornia.filters import gaussian_blur2d
+
+    ab = rgb_to_lab(to_unit(x).clamp(0, 1))[:, 1:]
+    k = 2 * round(3 * sigma) + 1
+    fine = ab - gaussian_blur2d(ab, (k, k), (sigma, sigma), border_type="reflect")
+    return region_mean(fine.square().sum(1, keepdim=True).sqrt(), region)
