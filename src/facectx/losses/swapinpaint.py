@@ -110,8 +110,8 @@ def gray_gradient(x: Tensor) -> Tensor:
     gray axis (its mean over the channels, given to all three).
 
     A term computed on the result can make a pixel brighter or darker but cannot change its
-    colour. Used for the identity terms: a frozen recogniser's gradient asks for whatever
-    moves its features, colour included, and the colours it asks for are not skin's.
+    colour. Meant for the identity terms: a frozen recogniser's gradient asks for whatever
+    moves its features, colour included, whether or not a face has that colour.
     """
     m = x.mean(dim=1, keepdim=True)
     return x.detach() + (m - m.detach())

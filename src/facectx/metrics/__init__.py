@@ -1,6 +1,7 @@
 """Evaluation metrics: pure functions on tensors / landmarks, and a registry by name.
 
-* ``image``: ``mse``, ``psnr``, ``ssim`` per image, on the frame or a region (torchmetrics).
+* ``image``: ``mse``, ``psnr``, ``ssim`` per image, on the frame or a region (torchmetrics), and
+  ``colour_detail`` (fine-scale colour, for colour noise).
 * ``identity``: ``pearson`` (the mean match score of eq. 7), ``cosine``, dlib's own descriptor.
 * ``verification``: ``tpr_at_fpr``, ``best_threshold``, ``accuracy``, LFW ``pairs.csv`` helpers.
 * ``retrieval``: top-1 and TPR at FPR against a gallery (``retrieval.retrieval``), ``pick_gallery``.
@@ -22,6 +23,7 @@ _LAZY = {
     "mse": "facectx.metrics.image",
     "psnr": "facectx.metrics.image",
     "ssim": "facectx.metrics.image",
+    "colour_detail": "facectx.metrics.image",
     "region_mean": "facectx.metrics.image",
     "pearson": "facectx.metrics.identity",
     "cosine": "facectx.metrics.identity",

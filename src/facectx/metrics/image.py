@@ -78,9 +78,6 @@ def ssim(pred: Tensor, target: Tensor, region: Tensor | None = None) -> Tensor:
     return value if region is None else region_mean(full, region)
 
 
-__all__ = ["mse", "psnr", "region_mean", "ssim", "to_unit"]
-
-
 def colour_detail(x: Tensor, region: Tensor | None = None, sigma: float = 1.5) -> Tensor:
     """(B,) mean over ``region`` of ``|ab − G_σ * ab|``: CIELAB a*b* (D65) less its Gaussian blur.
 
@@ -101,3 +98,6 @@ def colour_detail(x: Tensor, region: Tensor | None = None, sigma: float = 1.5) -
     k = 2 * round(3 * sigma) + 1
     fine = ab - gaussian_blur2d(ab, (k, k), (sigma, sigma), border_type="reflect")
     return region_mean(fine.square().sum(1, keepdim=True).sqrt(), region)
+
+
+__all__ = ["colour_detail", "mse", "psnr", "region_mean", "ssim", "to_unit"]
