@@ -90,3 +90,24 @@ def test_colour_detail_counts_colour_speckles_not_light_detail_or_flat_colour():
     assert torch.isnan(colour_detail(flat, torch.zeros(1, 1, 32, 32))).all()
     with pytest.raises(ValueError, match="region"):
         colour_detail(flat, torch.ones(1, 1, 8, 8))
+
+
+def test_edge_strength_sees_a_step_where_the_region_is_and_nothing_on_flat_colour():
+    from facectx.metrics.image import edge_strength
+
+    flat = torch.full((1, 3, 16, 16), 0.2)
+    step = flat.clone()
+    step[..., :, 8:] = -0.6  # a vertical edge between columns 7 and 8
+    on_edge = torch.zeros(1, 1, 16, 16)
+    on_edge[..., 7:9] = 1
+    away = torch.zeros(1, 1, 16, 16)
+    away[..., 1:4] = 1
+    assert edge_strength(flat).item() < 1e-6
+    strong = edge_strength(step, on_edge).item()
+    assert strong > 0.2
+    assert edge_strength(step, away).item() < 1e-6
+    soft = flat.clone()
+    soft[..., :, 8:] = -0.1  # a weaker step scores less
+    assert 0 < edge_strength(soft, on_edge).item() < 0.5 * strong
+    with pytest.raises(ValueError, match="region"):
+        edge_strength(flat, torch.ones(1, 1, 8, 8))

@@ -1,7 +1,7 @@
 """Evaluation metrics: pure functions on tensors / landmarks, and a registry by name.
 
 * ``image``: ``mse``, ``psnr``, ``ssim`` per image, on the frame or a region (torchmetrics), and
-  ``colour_detail`` (fine-scale colour, for colour noise).
+  ``colour_detail`` (fine-scale colour, for colour noise), ``edge_strength`` (for seams).
 * ``identity``: ``pearson`` (the mean match score of eq. 7), ``cosine``, dlib's own descriptor.
 * ``verification``: ``tpr_at_fpr``, ``best_threshold``, ``accuracy``, LFW ``pairs.csv`` helpers.
 * ``retrieval``: top-1 and TPR at FPR against a gallery (``retrieval.retrieval``), ``pick_gallery``.
@@ -24,6 +24,7 @@ _LAZY = {
     "psnr": "facectx.metrics.image",
     "ssim": "facectx.metrics.image",
     "colour_detail": "facectx.metrics.image",
+    "edge_strength": "facectx.metrics.image",
     "region_mean": "facectx.metrics.image",
     "pearson": "facectx.metrics.identity",
     "cosine": "facectx.metrics.identity",

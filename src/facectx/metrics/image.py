@@ -14,6 +14,9 @@ its pixels, and an image with an empty region gets NaN.
 * ``colour_detail``: of one batch, the fine-scale colour variation (CIELAB a*b* minus its
   Gaussian blur, σ 1.5 px, as a length), averaged over the region: colour noise in a fill is
   this figure above the real faces' over the same pixels (``scripts/colour_noise.py``).
+* ``edge_strength``: of one batch, the Sobel gradient length of the RGB image averaged over the
+  region: a seam along a mask edge is this figure above the real image's along the same pixels
+  (``scripts/seam_step.py``).
 """
 
 from __future__ import annotations
@@ -100,4 +103,22 @@ def colour_detail(x: Tensor, region: Tensor | None = None, sigma: float = 1.5) -
     return region_mean(fine.square().sum(1, keepdim=True).sqrt(), region)
 
 
-__all__ = ["colour_detail", "mse", "psnr", "region_mean", "ssim", "to_unit"]
+def edge_strength(x: Tensor, region: Tensor | None = None) -> Tensor:
+    """(B,) mean over ``region`` of the Sobel gradient's length (all three channels, [0, 1]).
+
+    Along a mask edge a seam adds a step the real image does not have there; compare against
+    the real image over the same pixels (real edges such as a jaw line count in both).
+    """
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) batch, got {tuple(x.shape)}")
+    if region is not None and (
+        region.ndim != 4 or region.shape[1] != 1 or region.shape[2:] != x.shape[2:]
+    ):
+        raise ValueError(f"region must be (B, 1, H, W), got {tuple(region.shape)}")
+    from kornia.filters import spatial_gradient
+
+    g = spatial_gradient(to_unit(x), mode="sobel", normalized=True)  # (B, 3, 2, H, W)
+    return region_mean(g.square().sum((1, 2)).sqrt()[:, None], region)
+
+
+__all__ = ["colour_detail", "edge_strength", "mse", "psnr", "region_mean", "ssim", "to_unit"]
