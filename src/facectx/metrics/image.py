@@ -30,8 +30,11 @@ def to_unit(x: Tensor) -> Tensor:
     return (x.float() + 1.0) * 0.5
 
 
-def _check(pred: Tensor, target: Tensor, region: Tensor | None) -> None:
-    if pred.shape != target.shape or pred.ndim != 4 or pred.shape[1] != 3:
+def _check(pred: Tensor, target: Tensor | None, region: Tensor | None) -> None:
+    """Shapes of a metric's inputs (``target`` None: a measure of ``pred`` alone)."""
+    if target is None and (pred.ndim != 4 or pred.shape[1] != 3):
+        raise ValueError(f"expected a (B, 3, H, W) batch, got {tuple(pred.shape)}")
+    if target is not None and (pred.shape != target.shape or pred.ndim != 4 or pred.shape[1] != 3):
         raise ValueError(
             f"expected two (B, 3, H, W) batches of the same shape, got {tuple(pred.shape)} and "
             f"{tuple(target.shape)}"
@@ -88,12 +91,7 @@ def colour_detail(x: Tensor, region: Tensor | None = None, sigma: float = 1.5) -
     should have, while at this scale their colour changes slowly; speckles and plaid of colour
     are what this counts. Compare against the real image over the same pixels, not against 0.
     """
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected a (B, 3, H, W) batch, got {tuple(x.shape)}")
-    if region is not None and (
-        region.ndim != 4 or region.shape[1] != 1 or region.shape[2:] != x.shape[2:]
-    ):
-        raise ValueError(f"region must be (B, 1, H, W), got {tuple(region.shape)}")
+    _check(x, None, region)
     from kornia.color import rgb_to_lab
     from kornia.filters import gaussian_blur2d
 
@@ -109,12 +107,7 @@ def edge_strength(x: Tensor, region: Tensor | None = None) -> Tensor:
     Along a mask edge a seam adds a step the real image does not have there; compare against
     the real image over the same pixels (real edges such as a jaw line count in both).
     """
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected a (B, 3, H, W) batch, got {tuple(x.shape)}")
-    if region is not None and (
-        region.ndim != 4 or region.shape[1] != 1 or region.shape[2:] != x.shape[2:]
-    ):
-        raise ValueError(f"region must be (B, 1, H, W), got {tuple(region.shape)}")
+    _check(x, None, region)
     from kornia.filters import spatial_gradient
 
     g = spatial_gradient(to_unit(x), mode="sobel", normalized=True)  # (B, 3, 2, H, W)
