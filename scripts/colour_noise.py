@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from facectx.evaluation.external import saved_output_batches
 from facectx.metrics.image import colour_detail
-from facectx.pixels import from_uint8
-
-
-def _read(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+from facectx.pixels import to_uint8
 
 
 def changed_region(out: np.ndarray, orig: np.ndarray) -> np.ndarray:
@@ -40,67 +36,39 @@ def changed_region(out: np.ndarray, orig: np.ndarray) -> np.ndarray:
     return cv2.erode(ch, square).astype(bool)
 
 
-def method_figures(out_dir: Path, images: Path, min_pixels: int = 50) -> dict:
-    """Mean colour detail of one method's outputs and of the originals, over changed pixels."""
-    fills, reals, skipped = [], [], []
-    for f in sorted(out_dir.glob("*.png")):
-        out, orig = _read(f), _read(images / f.name)
-        if out is None or orig is None or out.shape != orig.shape:
-            skipped.append(f.name)
-            continue
-        region = changed_region(out, orig)
-        if region.sum() < min_pixels:
-            skipped.append(f.name)
-            continue
-        r = torch.from_numpy(region)[None, None].float()
-        both = from_uint8(np.stack([out, orig]))
-        fill, real = colour_detail(both, torch.cat([r, r]))
-        fills.append(float(fill))
-        reals.append(float(real))
-    if not fills:
-        return {"faces": 0, "skipped": len(skipped)}
-    fill, real = float(np.mean(fills)), float(np.mean(reals))
-    return {
-        "faces": len(fills),
-        "skipped": len(skipped),
-        "fill": fill,
-        "real": real,
-        "ratio": fill / real,
-        "over_2x": float(np.mean(np.asarray(fills) > 2 * np.asarray(reals))),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("eval_dir", type=Path, help="a facectx.evaluate folder run with save_outputs")
-    ap.add_argument("--images", type=Path, help="originals (default: settings.json's root/images)")
+    ap.add_argument("--root", type=Path, help="prepared folder (default: settings.json's root)")
     args = ap.parse_args(argv)
-    outputs = args.eval_dir / "outputs"
-    if not outputs.is_dir():
-        print(
-            f"{outputs} does not exist: run facectx.evaluate with save_outputs=true",
-            file=sys.stderr,
-        )
-        return 2
-    images = args.images
-    if images is None:
-        settings = args.eval_dir / "settings.json"
-        if not settings.is_file():
-            print(f"{settings} is missing: pass --images /abs/prepared/images", file=sys.stderr)
-            return 2
-        images = Path(json.loads(settings.read_text())["root"]) / "images"
+    fills: dict[str, list[float]] = defaultdict(list)
+    reals: dict[str, list[float]] = defaultdict(list)
+    for method, batch, out, good in saved_output_batches(args.eval_dir, args.root):
+        real = batch["image"]
+        regions = np.stack([changed_region(o, t) for o, t in zip(to_uint8(out), to_uint8(real))])
+        r = torch.from_numpy(regions)[:, None].float()
+        scored = good & (r.flatten(1).sum(1) >= 50)
+        fills[method] += colour_detail(out, r)[scored].tolist()
+        reals[method] += colour_detail(real, r)[scored].tolist()
     print(f"{'method':32s} {'faces':>5s} {'fill':>6s} {'real':>6s} {'ratio':>6s} {'>2x':>6s}")
     summary = {}
-    for d in sorted(p for p in outputs.iterdir() if p.is_dir()):
-        fig = method_figures(d, images)
-        summary[d.name] = fig
-        if fig["faces"]:
-            print(
-                f"{d.name:32s} {fig['faces']:5d} {fig['fill']:6.2f} {fig['real']:6.2f} "
-                f"{fig['ratio']:6.2f} {fig['over_2x']:6.3f}"
-            )
-        else:
-            print(f"{d.name:32s} no face with a changed region ({fig['skipped']} skipped)")
+    for method in sorted(fills):
+        f, t = np.asarray(fills[method]), np.asarray(reals[method])
+        if not len(f):
+            print(f"{method:32s} no face with a changed region")
+            continue
+        fig = {
+            "faces": len(f),
+            "fill": float(f.mean()),
+            "real": float(t.mean()),
+            "ratio": float(f.mean() / t.mean()),
+            "over_2x": float((f > 2 * t).mean()),
+        }
+        summary[method] = fig
+        print(
+            f"{method:32s} {fig['faces']:5d} {fig['fill']:6.2f} {fig['real']:6.2f} "
+            f"{fig['ratio']:6.2f} {fig['over_2x']:6.3f}"
+        )
     print(json.dumps(summary))
     return 0
 

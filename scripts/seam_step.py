@@ -18,25 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections import defaultdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from facectx.evaluation.external import saved_output_batches
 from facectx.metrics.image import edge_strength
-from facectx.pixels import from_uint8
 
-
-def _read_rgb(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _read_mask(path: Path) -> np.ndarray | None:
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    return None if m is None else (m > 127).astype(np.uint8)
+BANDS = ("edge", "halo")
 
 
 def bands(keep: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,66 +43,35 @@ def bands(keep: np.ndarray, valid: np.ndarray, width: int) -> tuple[np.ndarray, 
     return edge & inside, halo & inside
 
 
-def method_figures(out_dir: Path, root: Path, width: int, min_pixels: int = 30) -> dict:
-    """Mean output/original edge-strength ratios of one method, on the edge and halo bands."""
-    ratios: dict[str, list[float]] = {"edge": [], "halo": []}
-    skipped = 0
-    for f in sorted(out_dir.glob("*.png")):
-        out, orig = _read_rgb(f), _read_rgb(root / "images" / f.name)
-        keep, valid = _read_mask(root / "masks" / f.name), _read_mask(root / "valid" / f.name)
-        if out is None or orig is None or keep is None or out.shape != orig.shape:
-            skipped += 1
-            continue
-        valid = np.ones_like(keep) if valid is None else valid
-        both = from_uint8(np.stack([out, orig]))
-        for name, band in zip(("edge", "halo"), bands(keep, valid, width)):
-            if band.sum() < min_pixels:
-                continue
-            r = torch.from_numpy(band)[None, None].float()
-            o, t = edge_strength(both, torch.cat([r, r]))
-            if float(t) > 1e-6:
-                ratios[name].append(float(o) / float(t))
-    fig: dict = {"faces": len(ratios["edge"]), "skipped": skipped}
-    for name, vals in ratios.items():
-        if vals:
-            a = np.asarray(vals)
-            fig[name] = float(np.median(a))
-            fig[f"{name}_over_1.5"] = float((a > 1.5).mean())
-    return fig
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("eval_dir", type=Path, help="a facectx.evaluate folder run with save_outputs")
     ap.add_argument("--root", type=Path, help="prepared folder (default: settings.json's root)")
     ap.add_argument("--width", type=int, default=2, help="px either side of the mask edge")
     args = ap.parse_args(argv)
-    outputs = args.eval_dir / "outputs"
-    if not outputs.is_dir():
-        print(
-            f"{outputs} does not exist: run facectx.evaluate with save_outputs=true",
-            file=sys.stderr,
-        )
-        return 2
-    root = args.root
-    if root is None:
-        settings = args.eval_dir / "settings.json"
-        if not settings.is_file():
-            print(f"{settings} is missing: pass --root /abs/prepared", file=sys.stderr)
-            return 2
-        root = Path(json.loads(settings.read_text())["root"])
+    ratios: dict[str, dict[str, list[float]]] = defaultdict(lambda: {b: [] for b in BANDS})
+    for method, batch, out, good in saved_output_batches(args.eval_dir, args.root):
+        keep = (batch["mask"][:, 0] > 0.5).numpy().astype(np.uint8)
+        valid = (batch["valid"][:, 0] > 0.5).numpy().astype(np.uint8)
+        per_face = [bands(k, v, args.width) for k, v in zip(keep, valid)]
+        for i, name in enumerate(BANDS):
+            r = torch.from_numpy(np.stack([b[i] for b in per_face]))[:, None].float()
+            o, t = edge_strength(out, r), edge_strength(batch["image"], r)
+            scored = good & (r.flatten(1).sum(1) >= 30) & (t > 1e-6)
+            ratios[method][name] += (o / t)[scored].tolist()
     print(f"{'method':28s} {'faces':>5s} {'edge':>6s} {'>1.5':>6s} {'halo':>6s} {'>1.5':>6s}")
     summary = {}
-    for d in sorted(p for p in outputs.iterdir() if p.is_dir()):
-        fig = method_figures(d, root, args.width)
-        summary[d.name] = fig
-        if "edge" in fig and "halo" in fig:
-            print(
-                f"{d.name:28s} {fig['faces']:5d} {fig['edge']:6.2f} {fig['edge_over_1.5']:6.3f} "
-                f"{fig['halo']:6.2f} {fig['halo_over_1.5']:6.3f}"
-            )
-        else:
-            print(f"{d.name:28s} no face with both bands ({fig['skipped']} skipped)")
+    for method in sorted(ratios):
+        fig: dict = {"faces": len(ratios[method]["edge"])}
+        for name, vals in ratios[method].items():
+            a = np.asarray(vals)
+            fig[name] = float(np.median(a)) if len(a) else float("nan")
+            fig[f"{name}_over_1.5"] = float((a > 1.5).mean()) if len(a) else float("nan")
+        summary[method] = fig
+        print(
+            f"{method:28s} {fig['faces']:5d} {fig['edge']:6.2f} {fig['edge_over_1.5']:6.3f} "
+            f"{fig['halo']:6.2f} {fig['halo_over_1.5']:6.3f}"
+        )
     print(json.dumps(summary))
     return 0
 

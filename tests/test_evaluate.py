@@ -7,6 +7,7 @@ import itertools
 import shutil
 
 import pytest
+import torch
 
 from facectx.evaluate import run
 from metrics.helpers import compose_eval, prepared_lfw_test, tiny_checkpoint
@@ -151,3 +152,27 @@ def test_cli_writes_the_run_folder(tmp_path):
     assert [r["method"] for r in rows] == ["originals", "mask_only", "telea"]
     assert all(r["n"] == "4" for r in rows) and float(rows[2]["fid"]) > 0
     assert (run_dir / "samples.png").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_saved_outputs_read_back_beside_their_originals(tmp_path, lfw_test20):
+    """``saved_output_batches``: what ``save_outputs=true`` wrote, per method, with the prepared
+    originals of the same faces (what scripts/colour_noise.py and seam_step.py measure)."""
+    from facectx.evaluation.external import saved_output_batches
+
+    with pytest.raises(FileNotFoundError, match="save_outputs=true"):
+        next(saved_output_batches(tmp_path))
+    cfg = compose_eval(
+        tmp_path,
+        [f"data.root={lfw_test20}", "split=test", "method=[mask_only]", "save_outputs=true", *FAST],
+    )
+    n = run(cfg).rows[0]["n"]
+    seen = 0
+    for method, batch, out, good in saved_output_batches(tmp_path / "eval"):
+        assert method == "mask_only" and bool(good.all())
+        kept = (batch["mask"] > 0.5) & (batch["valid"] > 0.5)
+        # mask_only keeps the face exactly and blacks out the context
+        assert torch.equal(out[kept.expand_as(out)], batch["image"][kept.expand_as(out)])
+        context = (batch["mask"] < 0.5) & (batch["valid"] > 0.5)
+        assert (out[context.expand_as(out)] == -1).all()
+        seen += len(out)
+    assert seen == n

@@ -7,11 +7,16 @@
   of the prepared original), e.g. written by ``python -m facectx.hallucinate`` or by another
   project's code on the prepared images. Missing, unreadable or wrongly sized files are
   reported per face and skipped; files matching no evaluated face are listed in the results.
+* ``saved_output_batches``: what an evaluation wrote with ``save_outputs=true``, read back
+  method by method beside the prepared originals (``scripts/colour_noise.py``,
+  ``scripts/seam_step.py``).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -166,4 +171,49 @@ class PredDirMethod(Method):
         return f"{self.name}: outputs from {self.pred_dir}/<id>{self.suffix}"
 
 
-__all__ = ["CheckpointMethod", "PredDirMethod"]
+def saved_output_batches(
+    eval_dir: str | os.PathLike, root: str | os.PathLike | None = None, batch_size: int = 32
+) -> Iterator[tuple[str, dict, torch.Tensor, torch.Tensor]]:
+    """``(method, batch, outputs, good)`` for each folder of ``eval_dir/outputs`` (written by
+    ``facectx.evaluate ... save_outputs=true``), in batches of the faces it holds.
+
+    ``batch`` is a ``PreparedFaces`` batch of the originals (stored face masks), ``outputs`` the
+    saved (B, 3, S, S) images in [-1, 1] read as ``PredDirMethod`` reads them, and ``good`` (B,)
+    bool marks those that could be read at the frame's size. ``root`` is the prepared folder;
+    None = the one ``eval_dir/settings.json`` names.
+    """
+    from torch.utils.data import DataLoader
+
+    from facectx.data.datasets import PreparedFaces
+    from facectx.folderjob import progress_bar
+
+    eval_dir = Path(eval_dir)
+    outputs = eval_dir / "outputs"
+    if not outputs.is_dir():
+        raise FileNotFoundError(
+            f"{outputs} does not exist: run facectx.evaluate with save_outputs=true"
+        )
+    if root is None:
+        settings = eval_dir / "settings.json"
+        if not settings.is_file():
+            raise FileNotFoundError(f"{settings} is missing: pass the prepared folder as root")
+        root = json.loads(settings.read_text(encoding="utf-8"))["root"]
+    for folder in sorted(p for p in outputs.iterdir() if p.is_dir()):
+        ids = [p.stem for p in folder.glob("*.png")]
+        if not ids:
+            continue
+        faces = PreparedFaces(root, ids=ids)
+        method = PredDirMethod(folder)
+        size = faces.size or int(faces[0]["image"].shape[-1])
+        method.setup(size, torch.device("cpu"))
+        bar = progress_bar(True, f"{folder.name}: saved outputs")
+        task = bar.add_task("read", total=len(faces))
+        with bar:
+            for batch in DataLoader(faces, batch_size=batch_size, shuffle=False):
+                pred = method.predict(batch)
+                good = torch.tensor([p is None for p in pred.problems])
+                yield folder.name, batch, pred.images, good
+                bar.advance(task, len(good))
+
+
+__all__ = ["CheckpointMethod", "PredDirMethod", "saved_output_batches"]

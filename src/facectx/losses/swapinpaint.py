@@ -325,17 +325,20 @@ class SwapInpaintLoss(FrozenNets):
             raise ValueError("every swap weight is 0 in swap_late: nothing would train")
         return late, int(late_start)
 
+    def _is_late(self, iteration: int | None) -> bool:
+        """Whether ``iteration`` lies in the late stage (None = the first stage)."""
+        return (
+            self.late_start is not None and iteration is not None and iteration >= self.late_start
+        )
+
     def swap_weights(self, iteration: int | None = None) -> dict[str, float]:
         """G's term weights at ``iteration`` (None = the first stage's)."""
-        if self.swap_late is not None and iteration is not None and iteration >= self.late_start:
-            return self.swap_late
-        return self.weights["swap"]
+        return self.swap_late if self._is_late(iteration) else self.weights["swap"]
 
     def identity_grad_at(self, iteration: int | None = None) -> str:
         """``identity_grad`` at ``iteration`` (None = the first stage's)."""
-        late = self.late_identity_grad
-        if late is not None and iteration is not None and iteration >= self.late_start:
-            return late
+        if self.late_identity_grad is not None and self._is_late(iteration):
+            return self.late_identity_grad
         return self.identity_grad
 
     def use_identity(self, net: nn.Module | None) -> None:
