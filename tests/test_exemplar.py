@@ -369,3 +369,76 @@ def test_pool_keeps_the_candidates_that_meet_the_face_best(method, batch):
     assert torch.equal(outs[:, 0][face], batch["masked"][face])  # the face stays exact
     with pytest.raises(ValueError, match="pool"):
         ExemplarModel(m.bank, m.source, None, m.weights, fit=m.settings, pool=0)
+
+
+def test_accept_skips_candidates_that_do_not_meet_the_face(method, batch):
+    """pool with ``accept``: the first K candidates (in rank order) whose worst-sector seam
+    residual is at most ``accept``, then the others, still in rank order; fitting stops early."""
+    from facectx.zoo.exemplar import ACCEPT_SECTORS, ExemplarModel, seam_residual
+
+    shipped = method.model
+    m = ExemplarModel(
+        shipped.bank, shipped.source, None, shipped.weights, fit=shipped.settings, rim=2.0
+    )
+    query = m.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+    args = (batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
+    keys, persons = list(batch["id"]), batch["person_name"]
+    six = m.candidates(query, 6, keys, persons)
+    kept = m.kept(batch["masked"], batch["mask"])
+    captured = []
+
+    def sector_residual(fitted, masked, kept_, sectors=0):
+        captured.append(seam_residual(fitted, masked, kept_, ACCEPT_SECTORS))
+        return captured[-1]
+
+    import facectx.zoo.exemplar as ez
+
+    real = ez.seam_residual
+    ez.seam_residual = sector_residual
+    try:
+        for c in range(6):
+            m.render(six[:, c], *args, kept, with_residual=True)
+    finally:
+        ez.seam_residual = real
+    residual = torch.stack(captured, 1)
+
+    def pooled(accept):
+        model = ExemplarModel(
+            m.bank, m.source, None, m.weights, fit=m.settings, rim=m.rim, pool=3, accept=accept
+        )
+        return model.portraits(query, 2, keys, *args, persons=persons)
+
+    # every candidate meets a lax threshold: retrieval's first two, as with pool 1
+    outs, rows = pooled(float(residual.max()) + 1)
+    assert torch.equal(rows, six[:, :2])
+    assert torch.equal(outs[:, 0], m.render(six[:, 0], *args, kept))
+    # none meets 0: still retrieval's first two (the seam is the face's own)
+    _, rows = pooled(0.0)
+    assert torch.equal(rows, six[:, :2])
+    # a threshold in between: per face, the accepted in rank order, then the rest in rank order
+    t = float(residual.median())
+    outs, rows = pooled(t)
+    for i in range(len(keys)):
+        ok = [c for c in range(6) if residual[i, c] <= t]
+        rest = [c for c in range(6) if residual[i, c] > t]
+        assert rows[i].tolist() == six[i, (ok + rest)[:2]].tolist()
+    face = kept.expand_as(outs[:, 0]) > 0.5
+    assert torch.equal(outs[:, 1][face], batch["masked"][face])  # the face stays exact
+    with pytest.raises(ValueError, match="accept"):
+        ExemplarModel(m.bank, m.source, None, m.weights, fit=m.settings, pool=2, accept=-1.0)
+
+
+def test_seam_residual_by_sectors_finds_a_local_band():
+    """sectors > 0: the worst sector's mean; a band on one side of the face scores the band's
+    own distance there, while the ring-wide mean dilutes it."""
+    from facectx.zoo.exemplar import seam_residual
+
+    kept = torch.zeros(1, 1, 64, 64)
+    kept[..., 16:48, 16:48] = 1
+    masked = torch.full((1, 3, 64, 64), 0.2) * kept
+    fitted = masked.clone()
+    assert seam_residual(fitted, masked, kept, 12).item() == 0.0
+    fitted[..., 16:20, 16:48] = 0.9  # a light band along the top edge only
+    whole, worst = seam_residual(fitted, masked, kept), seam_residual(fitted, masked, kept, 12)
+    assert worst > 2 * whole > 0
+    assert torch.allclose(seam_residual(fitted, masked, kept, 1), whole)  # one sector: the ring

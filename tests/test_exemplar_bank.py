@@ -244,3 +244,53 @@ def test_the_seam_rings_are_stored_and_an_older_file_without_them_gets_them_on_l
     filed = Exemplar(weights={**NO_ID, "seam": 2.0}, bank=str(packed.path))
     filed.setup(128, torch.device("cpu"))
     assert torch.equal(folder.candidates(batch, 4), filed.candidates(batch, 4))
+
+
+def test_a_rebuild_compares_part_by_part(packed, tmp_path):
+    """compare_banks: byte-identical; float descriptors off in their last bits (another CPU's
+    kernels) still the same bank; anything beyond the tolerance, or an exact part, is not."""
+    from facectx.pretrained.exemplar_bank import FLOAT_TOLERANCE, compare_banks
+
+    assert compare_banks(packed.path, packed.path).identical
+    record = torch.load(packed.path, map_location="cpu", weights_only=True)
+
+    def variant(name, change):
+        rec = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in record.items()}
+        change(rec)
+        torch.save(rec, tmp_path / name)
+        return compare_banks(tmp_path / name, packed.path)
+
+    last_bits = variant("bits.pt", lambda r: r["colour_mean"].add_(1e-5))
+    assert not last_bits.identical and last_bits.same and not last_bits.mismatched
+    assert 0 < last_bits.float_diff["colour_mean"] < 2e-5  # float32 steps at Lab magnitudes
+    assert "within tolerance" in last_bits.describe()
+    far = variant("far.pt", lambda r: r["colour_std"].add_(10 * FLOAT_TOLERANCE["colour_std"]))
+    assert not far.same and "beyond tolerance" in far.describe()
+    moved = variant("moved.pt", lambda r: r["landmarks"].add_(1e-5))
+    assert not moved.same and moved.mismatched == ("landmarks",)
+    renamed = variant("ids.pt", lambda r: r.update(ids=[*r["ids"][:-1], "someone_else"]))
+    assert renamed.mismatched == ("ids",) and "differs in ids" in renamed.describe()
+
+
+def test_the_bank_command_compares_with_a_reference(tmp_path, monkeypatch, capfd):
+    import sys
+
+    from facectx import bank
+
+    base = [f"train_root={sample_root()}", "max_faces=12", "feature=null"]
+    base += ["weights.identity=0", "progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    first = tmp_path / "first.pt"
+    monkeypatch.setattr(sys, "argv", ["facectx-bank", f"output={first}", *base])
+    bank.main()
+    monkeypatch.setattr(
+        sys, "argv", ["facectx-bank", f"output={tmp_path / 'again.pt'}", f"compare={first}", *base]
+    )
+    bank.main()
+    assert f"compared with {first}: byte-identical" in capfd.readouterr().out
+    # another set of faces is not the same bank: the command fails and says why
+    other = [f"output={tmp_path / 'other.pt'}", f"compare={first}", "max_faces=10", *base[:1]]
+    monkeypatch.setattr(sys, "argv", ["facectx-bank", *other, *base[2:]])
+    with pytest.raises(SystemExit) as info:
+        bank.main()
+    out = capfd.readouterr().out
+    assert info.value.code == 2 and "is not the bank" in out and "differs in" in out

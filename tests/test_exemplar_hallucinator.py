@@ -199,3 +199,6 @@ def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces):
     assert not torch.equal(a, b)  # another choice for at least one face
     assert pooled.digest() != plain.digest()
     assert plain.digest() == _model(bank_file, samples=2, pool=1).digest()
+    # accept changes the pick, so it names itself too; without a pool it changes nothing
+    assert _model(bank_file, samples=2, pool=3, accept=26.0).digest() != pooled.digest()
+    assert _model(bank_file, samples=2, accept=26.0).digest() == plain.digest()

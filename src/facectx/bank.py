@@ -16,7 +16,7 @@ from facectx.inference.exemplar import BankSummary, pack_bank
 
 log = logging.getLogger("facectx.bank")
 
-__all__ = ["main", "run"]
+__all__ = ["compare", "main", "run"]
 
 
 def run(cfg) -> BankSummary:
@@ -43,7 +43,25 @@ def run(cfg) -> BankSummary:
         f"faces, sha256 {summary.sha256} ({summary.seconds:.0f} s)",
         flush=True,
     )
+    if cfg.get("compare") is not None:
+        compare(summary.path, str(cfg.compare))
     return summary
+
+
+def compare(built, reference: str) -> None:
+    """Print how the bank just built compares with ``reference`` (a path, ``pretrained`` or
+    ``pretrained:NAME``); ConfigError when it is not the same bank."""
+    from facectx._conf import ConfigError
+    from facectx.pretrained.exemplar_bank import compare_banks, resolve_bank
+
+    ref = resolve_bank(reference)
+    result = compare_banks(built, ref)
+    print(f"compared with {ref}: {result.describe()}", flush=True)
+    if not result.same:
+        raise ConfigError(
+            f"the bank built at {built} is not the bank {ref}: {result.describe()}. Check that "
+            "train_root holds the same prepared faces and the settings match the reference's"
+        )
 
 
 def main() -> None:

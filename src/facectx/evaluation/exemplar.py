@@ -70,6 +70,10 @@ class Exemplar(Method):
             fitted and ranked by how well they meet the face (``seam_residual``), and
             ``sample`` is the index in that order (1 = retrieval's order; the shipped
             model's ``POOL``).
+        accept: with ``pool`` > 1, the worst-sector seam residual at or below which
+            retrieval's order is kept (``ExemplarModel``'s ``accept``; null = order by the
+            whole-ring residual alone; ``facectx.zoo.exemplar.ACCEPT``, 26, was chosen on LFW
+            val).
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
@@ -106,6 +110,7 @@ class Exemplar(Method):
         black_invalid: bool = True,
         rim: float = RIM,
         pool: int = POOL,
+        accept: float | None = None,
         inpaint_invalid: bool = True,
         align: bool = False,
         outline: bool = True,
@@ -149,6 +154,11 @@ class Exemplar(Method):
         if pool < 1:
             raise ConfigError(f"exemplar: pool must be >= 1, got {pool}")
         self.pool = int(pool)
+        if accept is not None and not float(accept) >= 0:
+            raise ConfigError(
+                f"exemplar: accept must be a seam residual >= 0 or null, got {accept}"
+            )
+        self.accept = None if accept is None else float(accept)
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.faces = None
@@ -183,6 +193,7 @@ class Exemplar(Method):
             self.black_invalid,
             self.rim,
             self.pool,
+            self.accept,
         )
 
     def _packed(self, size: int):
@@ -313,6 +324,8 @@ class Exemplar(Method):
         w = ", ".join(f"{k} {v:g}" for k, v in self.weights.items() if v)
         fit = ", ".join(f"{k}={v}" for k, v in self.fit.items())
         fit += f", black_invalid={self.black_invalid}, rim={self.rim:g}, pool={self.pool}"
+        if self.pool > 1 and self.accept is not None:
+            fit += f", accept={self.accept:g}"
         pick = f"candidate {self.sample}" + (
             f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
         )

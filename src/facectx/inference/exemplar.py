@@ -217,6 +217,9 @@ class ExemplarHallucinator(PortraitModel):
             of being kept (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
         pool: candidates fitted per portrait; of ``pool`` × K, the K that meet the face best
             are kept (``ExemplarModel.portraits``; 1 = retrieval's first K, fastest).
+        accept: with ``pool`` > 1, the worst-sector seam residual at or below which retrieval's
+            order stands (``ExemplarModel``; ``facectx.zoo.exemplar.ACCEPT`` = 26 is the value
+            chosen on LFW val); None = the K lowest whole-ring residuals of all ``pool`` × K.
     """
 
     sampling = True
@@ -235,6 +238,7 @@ class ExemplarHallucinator(PortraitModel):
         feature_path: str | None = None,
         rim: float = RIM,
         pool: int = POOL,
+        accept: float | None = None,
     ) -> None:
         self.packed = bank
         self.samples, self.seed = 1, int(seed)
@@ -265,6 +269,7 @@ class ExemplarHallucinator(PortraitModel):
             black_invalid=False,  # the context beyond the photo's edge is filled, as the cascade
             rim=rim,
             pool=pool,
+            accept=accept,
         )
         self._warned = False
 
@@ -282,9 +287,19 @@ class ExemplarHallucinator(PortraitModel):
         top: int = 1,
         rim: float = RIM,
         pool: int = POOL,
+        accept: float | None = None,
     ) -> ExemplarHallucinator:
         """A bank file written by ``python -m facectx.bank`` (:func:`pack_bank`)."""
-        return cls(load_bank(path), device, samples=samples, seed=seed, top=top, rim=rim, pool=pool)
+        return cls(
+            load_bank(path),
+            device,
+            samples=samples,
+            seed=seed,
+            top=top,
+            rim=rim,
+            pool=pool,
+            accept=accept,
+        )
 
     def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
         return self.model.kept(masked.cpu(), mask.cpu()).to(mask.device)
@@ -298,14 +313,17 @@ class ExemplarHallucinator(PortraitModel):
         return k
 
     def digest(self) -> str:
-        """The bank file's sha256 (16 digits) with the draw's ``top`` and ``pool`` (what changes
-        outputs; pool 1 is left out, so digests from before the pool stay valid)."""
+        """The bank file's sha256 (16 digits) with the draw's ``top``, ``pool`` and ``accept``
+        (what changes outputs; pool 1 is left out, so digests from before the pool stay
+        valid, and so is ``accept`` when it is None)."""
         import hashlib
 
         from facectx.pretrained.registry import sha256sum
 
         made_of = sha256sum(self.file) if self.file is not None else repr(self.packed.meta)
         pool = f"|pool={self.model.pool}" if self.model.pool != 1 else ""
+        if self.model.pool != 1 and self.model.accept is not None:
+            pool += f"|accept={self.model.accept:g}"
         return hashlib.sha256(f"{made_of}|top={self.top}{pool}".encode()).hexdigest()[:16]
 
     def _portraits(

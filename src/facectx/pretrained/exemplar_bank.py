@@ -35,6 +35,7 @@ import io
 import os
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,75 @@ def load_bank(path: str | os.PathLike) -> PackedBank:
     return PackedBank(record, path)
 
 
+#: float descriptors of a rebuilt bank may differ from the reference by this much (absolute) and
+#: still count as the same bank: they are computed in float32 (identity: stored in float16),
+#: and another CPU's vector kernels (AVX-512 against AVX2) round sums differently in the last
+#: bits. Anything else (ids, JPEG bytes, landmarks, masks, metadata) must match exactly.
+FLOAT_TOLERANCE = {"colour_mean": 1e-3, "colour_std": 1e-3, "ring": 1e-3, "identity": 2e-3}
+
+
+@dataclass(frozen=True)
+class BankComparison:
+    """:func:`compare_banks`' answer.
+
+    Attributes:
+        identical: the two files' bytes are equal.
+        mismatched: parts that must match exactly and do not (empty when they all do).
+        float_diff: each float descriptor's largest absolute difference.
+    """
+
+    identical: bool
+    mismatched: tuple[str, ...]
+    float_diff: dict[str, float]
+
+    @property
+    def same(self) -> bool:
+        """The same bank: exact parts equal, float descriptors within :data:`FLOAT_TOLERANCE`."""
+        return not self.mismatched and all(
+            d <= FLOAT_TOLERANCE[k] for k, d in self.float_diff.items()
+        )
+
+    def describe(self) -> str:
+        if self.identical:
+            return "byte-identical"
+        floats = ", ".join(f"{k} {d:.2g}" for k, d in self.float_diff.items())
+        if self.mismatched:
+            return f"differs in {', '.join(self.mismatched)} (float descriptors: {floats})"
+        verdict = "within" if self.same else "beyond"
+        return f"the same faces and settings; float descriptors differ by at most {floats} ({verdict} tolerance)"
+
+
+def compare_banks(built: str | os.PathLike, reference: str | os.PathLike) -> BankComparison:
+    """Whether a rebuilt bank file is the reference's bank (:class:`BankComparison`).
+
+    A bank's bytes are reproducible on one machine, but its float descriptors (colour
+    statistics, seam rings, identity features) depend on the CPU's float kernels in their last
+    bits, so a rebuild elsewhere has another sha256. This compares part by part instead.
+    """
+    from facectx.pretrained.registry import sha256sum
+
+    a, b = Path(built).expanduser(), Path(reference).expanduser()
+    if sha256sum(a) == sha256sum(b):
+        return BankComparison(True, (), {})
+    for path in (a, b):
+        load_bank(path)  # BankError naming the file unless it is a sound bank
+    ra, rb = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+    mismatched, floats = [], {}
+    for key in sorted(set(ra) | set(rb)):
+        x, y = ra.get(key), rb.get(key)
+        if key in FLOAT_TOLERANCE and torch.is_tensor(x) and torch.is_tensor(y):
+            if x.shape != y.shape or not torch.equal(x.isnan(), y.isnan()):
+                mismatched.append(key)
+            else:
+                floats[key] = float((x.float() - y.float()).nan_to_num().abs().max())
+        elif torch.is_tensor(x) and torch.is_tensor(y):
+            if x.shape != y.shape or not torch.equal(x, y):
+                mismatched.append(key)
+        elif x != y:
+            mismatched.append(key)
+    return BankComparison(False, tuple(mismatched), floats)
+
+
 def resolve_bank(spec: str | os.PathLike) -> Path:
     """The file a ``bank=`` value names: ``pretrained`` (the default shipped exemplar model's),
     ``pretrained:NAME`` (a shipped exemplar model's), or a path."""
@@ -368,10 +438,13 @@ def build_entry(fetch, **_: object):
 
 
 __all__ = [
+    "FLOAT_TOLERANCE",
     "FORMAT",
     "KIND",
+    "BankComparison",
     "BankError",
     "PackedBank",
+    "compare_banks",
     "encode_jpeg",
     "is_bank",
     "load_bank",

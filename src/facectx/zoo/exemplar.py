@@ -103,20 +103,27 @@ def region_stats(lab: Tensor, region: Tensor) -> tuple[Tensor, Tensor]:
     return mean, var.sqrt()
 
 
+def angular_sectors(region: Tensor, sectors: int) -> Tensor:
+    """(B, H, W) long: each pixel's angular sector (0 .. ``sectors`` - 1) around the centroid
+    of ``region`` (B, 1, H, W)."""
+    _, _, h, w = region.shape
+    ys, xs = torch.meshgrid(torch.arange(h).to(region), torch.arange(w).to(region), indexing="ij")
+    area = region.sum((2, 3)).clamp_min(1.0)[:, 0]
+    cy = (region[:, 0] * ys).sum((1, 2)) / area
+    cx = (region[:, 0] * xs).sum((1, 2)) / area
+    angle = torch.atan2(ys - cy[:, None, None], xs - cx[:, None, None])
+    return ((angle + torch.pi) / (2 * torch.pi) * sectors).long().clamp(0, sectors - 1)
+
+
 def ring_colours(image: Tensor, region: Tensor, valid: Tensor, outside: bool) -> Tensor:
     """(B, SECTORS, 3) Lab of the mean colour of the band :data:`RING` px inside (``outside``
     False) or outside ``region``'s outline of ``image`` ([-1, 1] RGB), per angular sector
     around the region's centroid; NaN where a sector has no valid band pixel."""
-    b, _, h, w = image.shape
+    b = image.shape[0]
     dist = distance_to(region) if outside else distance_to(1 - region)
     side = (1 - region) if outside else region
     band = (((dist >= RING[0]) & (dist <= RING[1])).to(image) * side * valid).flatten(1)
-    ys, xs = torch.meshgrid(torch.arange(h).to(image), torch.arange(w).to(image), indexing="ij")
-    area = region.sum((2, 3)).clamp_min(1.0)[:, 0]
-    cy = (region[:, 0] * ys).sum((1, 2)) / area
-    cx = (region[:, 0] * xs).sum((1, 2)) / area
-    angle = torch.atan2(ys - cy[:, None, None], xs - cx[:, None, None]).flatten(1)
-    sector = ((angle + torch.pi) / (2 * torch.pi) * SECTORS).long().clamp(0, SECTORS - 1)
+    sector = angular_sectors(region, SECTORS).flatten(1)
     count = torch.zeros(b, SECTORS).to(image).scatter_add_(1, sector, band)
     rgb = image.flatten(2) * band[:, None]  # (B, 3, HW)
     total = (
@@ -578,7 +585,7 @@ def fit_exemplar(
 RESIDUAL_RING = (1.0, 3.0)
 
 
-def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor) -> Tensor:
+def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor, sectors: int = 0) -> Tensor:
     """(B,) how visibly a fitted exemplar would meet the face: the mean Lab distance between the
     fitted exemplar (``fit_exemplar(..., with_fill=True)``) and the input over the kept pixels
     :data:`RESIDUAL_RING` px inside the kept region's edge.
@@ -588,11 +595,22 @@ def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor) -> Tensor:
     overexposed forehead, the input's fringe against the exemplar's skin, a darker cheek), the
     step shows as a band or a halo. Colour offsets the seam correction removes do not count,
     since it is measured after the fit. A face with no such band scores 0.
+
+    ``sectors`` > 0: the mean of the worst of that many angular sectors around the kept
+    region's centroid (sectors with fewer than 4 ring pixels do not count) instead of the whole
+    ring's. A seam is local (a forehead band, a halo down one cheek), and a ring-wide mean
+    dilutes it with the clean rest of the outline.
     """
     inside = distance_to(1.0 - kept)
     ring = ((inside >= RESIDUAL_RING[0]) & (inside <= RESIDUAL_RING[1])).to(fitted) * kept
     apart = (rgb_to_lab(masked) - rgb_to_lab(fitted)).norm(dim=1, keepdim=True)
-    return (apart * ring).sum((1, 2, 3)) / ring.sum((1, 2, 3)).clamp_min(1.0)
+    if sectors <= 0:
+        return (apart * ring).sum((1, 2, 3)) / ring.sum((1, 2, 3)).clamp_min(1.0)
+    sector = angular_sectors(kept, sectors).flatten(1)
+    count = ring.new_zeros(len(ring), sectors).scatter_add_(1, sector, ring.flatten(1))
+    total = ring.new_zeros(len(ring), sectors).scatter_add_(1, sector, (apart * ring).flatten(1))
+    mean = torch.where(count >= 4, total / count.clamp_min(1.0), torch.zeros_like(total))
+    return mean.amax(1)
 
 
 #: the shipped rim trim: px from the hull edge; how much darker (CIE L*) than the face beside it
@@ -604,6 +622,12 @@ RIM_LIGHTER = 0.0  # off: 12 needs the face ring from the kept pixels; the two c
 #: the shipped candidates fitted per portrait (:meth:`ExemplarModel.portraits`): 1, retrieval's
 #: order. 4 has fewer seams and a lower FID but costs identity match on Caltech (results §4)
 POOL = 1
+#: :class:`ExemplarModel`'s ``accept`` test: the worst of this many angular sectors of
+#: :func:`seam_residual`, and the residual (Lab) up to which a fitted candidate counts as meeting
+#: the face, chosen on LFW val (docs/results.md §4, eighth round). An option, not the shipped
+#: default: it costs identity match on Caltech, as ``pool`` alone does.
+ACCEPT_SECTORS = 12
+ACCEPT = 26.0
 
 
 def trim_rim(
@@ -746,9 +770,15 @@ class ExemplarModel:
         rim: px of the keep-mask's edge where pixels darker than the face get context
             (:func:`trim_rim`; 0 = every kept pixel stays). Like ``black_invalid`` the caller's,
             not a bank setting.
-        pool: candidates fitted per portrait: :meth:`portraits` fits ``pool`` × K exemplars
-            and keeps the K that meet the face best (lowest :func:`seam_residual`); 1 = the
-            first K candidates as they come. Also the caller's, like ``rim``.
+        pool: candidates fitted per portrait: :meth:`portraits` fits up to ``pool`` × K
+            exemplars and keeps K of them (see ``accept``); 1 = the first K candidates as they
+            come. Also the caller's, like ``rim``.
+        accept: with ``pool`` > 1, the worst-sector :func:`seam_residual`
+            (:data:`ACCEPT_SECTORS`) at or below which a candidate meets the face: the K
+            portraits are the first K such candidates in retrieval's order, then (when fewer
+            meet it) the others, also in retrieval's order; candidates are fitted only until
+            every face has K. None = all ``pool`` × K are fitted and the K with the lowest
+            whole-ring residuals kept, whatever retrieval's order.
     """
 
     def __init__(
@@ -764,13 +794,17 @@ class ExemplarModel:
         black_invalid: bool = True,
         rim: float = 0.0,
         pool: int = 1,
+        accept: float | None = None,
     ) -> None:
+        if accept is not None and not accept >= 0:
+            raise ValueError(f"accept must be a seam residual >= 0 (or None), got {accept}")
         if rim < 0:
             raise ValueError(f"rim must be >= 0 px, got {rim}")
         if pool < 1:
             raise ValueError(f"pool must be >= 1 candidate per portrait, got {pool}")
         self.rim = float(rim)
         self.pool = int(pool)
+        self.accept = None if accept is None else float(accept)
         self.weights, self.settings = model_settings(weights, fit)
         if self.weights.get("identity") and identity is None:
             raise ValueError("the identity term needs an identity network (or weight 0)")
@@ -877,7 +911,8 @@ class ExemplarModel:
             # hull put it (filling from the face alone moved the jaw out and cost identity)
             out = fill_invalid(out, 1.0 - dropped, radius=2.0)
         if with_residual:
-            return out, seam_residual(fitted, masked, kept)
+            sectors = 0 if self.accept is None else ACCEPT_SECTORS
+            return out, seam_residual(fitted, masked, kept, sectors)
         return out
 
     @torch.inference_mode()
@@ -896,27 +931,51 @@ class ExemplarModel:
     ) -> tuple[Tensor, Tensor]:
         """K portraits per face: (B, K, 3, S, S) outputs and their (B, K) bank rows.
 
-        With :attr:`pool` > 1, the first ``pool`` × K candidates (:meth:`candidates`) are
-        fitted and the K with the lowest :func:`seam_residual` are kept, best first: the choice
-        among good matches is made on how the fitted context actually meets the face, which
-        retrieval's ring colours only estimate. ``query``: :meth:`query` of the inputs."""
+        With :attr:`pool` > 1, the choice among good matches is made on how the fitted context
+        actually meets the face (:func:`seam_residual`), which retrieval's ring colours only
+        estimate. With :attr:`accept` set, a candidate is skipped when its worst sector's
+        residual is above ``accept`` and later ones meet it: retrieval's order stands
+        otherwise. Candidates are fitted one rank at a time, each rank only for the faces still
+        short of K that meet it (most faces need only their first K). A face none of whose candidates meets it
+        keeps retrieval's order, since its seam is then its own (glasses, a hand, hair across
+        the face) and another context would not remove it. Without ``accept``, all ``pool`` ×
+        K are fitted and the K with the lowest residuals kept, best first. ``query``:
+        :meth:`query` of the inputs."""
         kept = self.kept(masked, mask) if kept is None else kept  # once for all candidates
         n = max(k, min(k * self.pool, len(self.bank)))
         rows = self.candidates(query, n, keys, persons, seed)
-        scored = n > k  # a choice to make: each candidate's residual
-        rendered = [
-            self.render(rows[:, c], masked, mask, valid, landmarks, kept, with_residual=scored)
-            for c in range(n)
-        ]
-        if not scored:
-            return torch.stack(rendered, 1), rows
-        outs = torch.stack([o for o, _ in rendered], 1)
-        residual = torch.stack([r for _, r in rendered], 1).cpu()
-        best = residual.argsort(dim=1, stable=True)[:, :k]
+        if n == k:  # no choice to make
+            outs = [self.render(rows[:, c], masked, mask, valid, landmarks, kept) for c in range(k)]
+            return torch.stack(outs, 1), rows
+        outs = masked.new_zeros(len(rows), n, *masked.shape[1:])
+        res = torch.full((len(rows), n), float("inf"))  # never fitted: never accepted
+        need = torch.ones(len(rows), dtype=torch.bool)  # faces still short of K accepted fits
+        for c in range(n):
+            i = need.nonzero()[:, 0]
+
+            def part(t: Tensor | None, i: Tensor = i) -> Tensor | None:
+                return None if t is None else t[i.to(t.device)]
+
+            out, r = self.render(
+                rows[i, c], part(masked), part(mask), part(valid), part(landmarks), part(kept), True
+            )
+            outs[i.to(outs.device), c], res[i, c] = out, r.cpu()
+            if self.accept is not None and c + 1 >= k:
+                need &= (res <= self.accept).sum(1) < k
+                if not need.any():
+                    break
+        if self.accept is None:
+            order = res
+        else:  # accepted candidates in rank order, then the others in rank order too
+            rank = torch.arange(res.shape[1], dtype=res.dtype).expand_as(res)
+            order = torch.where(res <= self.accept, rank - res.shape[1], rank)
+        best = order.argsort(dim=1, stable=True)[:, :k]
         return outs[torch.arange(len(best))[:, None], best.to(outs.device)], rows.gather(1, best)
 
 
 __all__ = [
+    "ACCEPT",
+    "ACCEPT_SECTORS",
     "DEFAULT_WEIGHTS",
     "FIT_DEFAULTS",
     "GRID",
@@ -934,6 +993,7 @@ __all__ = [
     "ExemplarModel",
     "ExemplarSource",
     "FaceItems",
+    "angular_sectors",
     "choose",
     "coverage",
     "dark_border",
