@@ -339,7 +339,10 @@ def test_seam_residual_measures_the_fitted_face_just_inside_the_outline():
     assert seam_residual(face, masked, torch.zeros_like(kept)).item() == 0.0
 
 
-def test_pool_keeps_the_candidates_that_meet_the_face_best(method, batch):
+@pytest.fixture
+def ranked(method, batch):
+    """The shipped method's bank as a plain ``ExemplarModel`` (rim 2, pool 1), with the batch's
+    query, inputs, keys and persons."""
     from facectx.zoo.exemplar import ExemplarModel
 
     shipped = method.model
@@ -348,7 +351,13 @@ def test_pool_keeps_the_candidates_that_meet_the_face_best(method, batch):
     )
     query = m.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
     args = (batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
-    keys, persons = list(batch["id"]), batch["person_name"]
+    return m, query, args, list(batch["id"]), batch["person_name"]
+
+
+def test_pool_keeps_the_candidates_that_meet_the_face_best(ranked, batch):
+    from facectx.zoo.exemplar import ExemplarModel
+
+    m, query, args, keys, persons = ranked
     # pool 1: retrieval's first K, as rendered one by one
     outs, rows = m.portraits(query, 2, keys, *args, persons=persons)
     assert torch.equal(rows, m.candidates(query, 2, keys, persons))
@@ -371,36 +380,21 @@ def test_pool_keeps_the_candidates_that_meet_the_face_best(method, batch):
         ExemplarModel(m.bank, m.source, None, m.weights, fit=m.settings, pool=0)
 
 
-def test_accept_skips_candidates_that_do_not_meet_the_face(method, batch):
+def test_accept_skips_candidates_that_do_not_meet_the_face(ranked, batch):
     """pool with ``accept``: the first K candidates (in rank order) whose worst-sector seam
     residual is at most ``accept``, then the others, still in rank order; fitting stops early."""
-    from facectx.zoo.exemplar import ACCEPT_SECTORS, ExemplarModel, seam_residual
+    from facectx.zoo.exemplar import ExemplarModel
 
-    shipped = method.model
-    m = ExemplarModel(
-        shipped.bank, shipped.source, None, shipped.weights, fit=shipped.settings, rim=2.0
-    )
-    query = m.query(batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
-    args = (batch["masked"], batch["mask"], batch["valid"], batch["landmarks"])
-    keys, persons = list(batch["id"]), batch["person_name"]
+    m, query, args, keys, persons = ranked
     six = m.candidates(query, 6, keys, persons)
     kept = m.kept(batch["masked"], batch["mask"])
-    captured = []
-
-    def sector_residual(fitted, masked, kept_, sectors=0):
-        captured.append(seam_residual(fitted, masked, kept_, ACCEPT_SECTORS))
-        return captured[-1]
-
-    import facectx.zoo.exemplar as ez
-
-    real = ez.seam_residual
-    ez.seam_residual = sector_residual
-    try:
-        for c in range(6):
-            m.render(six[:, c], *args, kept, with_residual=True)
-    finally:
-        ez.seam_residual = real
-    residual = torch.stack(captured, 1)
+    # a model with accept set scores each fit by its worst sector (ACCEPT_SECTORS)
+    scorer = ExemplarModel(
+        m.bank, m.source, None, m.weights, fit=m.settings, rim=m.rim, pool=3, accept=0.0
+    )
+    residual = torch.stack(
+        [scorer.render(six[:, c], *args, kept, with_residual=True)[1] for c in range(6)], 1
+    )
 
     def pooled(accept):
         model = ExemplarModel(

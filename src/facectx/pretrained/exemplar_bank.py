@@ -328,20 +328,27 @@ class PackedBank:
         }
 
 
-def load_bank(path: str | os.PathLike) -> PackedBank:
-    """Read a bank file; :class:`BankError` (a ``CheckpointError``) naming ``path`` when it is
-    missing, not a bank, or corrupt."""
-    path = Path(path).expanduser()
+def _read_record(path: Path) -> tuple[dict, bytes]:
+    """A bank file's record and its bytes (read once); :class:`BankError` naming ``path`` when it
+    is missing or cannot be read as a torch file."""
     if not path.is_file():
         raise BankError(f"exemplar bank {path} does not exist")
+    data = path.read_bytes()
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        record = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, or unsafe content
         raise BankError(
             f"cannot read exemplar bank {path}: {type(e).__name__}: "
             f"{str(e).splitlines()[0][:200] if str(e) else ''}"
         ) from e
-    return PackedBank(record, path)
+    return record, data
+
+
+def load_bank(path: str | os.PathLike) -> PackedBank:
+    """Read a bank file; :class:`BankError` (a ``CheckpointError``) naming ``path`` when it is
+    missing, not a bank, or corrupt."""
+    path = Path(path).expanduser()
+    return PackedBank(_read_record(path)[0], path)
 
 
 #: float descriptors of a rebuilt bank may differ from the reference by this much (absolute) and
@@ -379,7 +386,10 @@ class BankComparison:
         if self.mismatched:
             return f"differs in {', '.join(self.mismatched)} (float descriptors: {floats})"
         verdict = "within" if self.same else "beyond"
-        return f"the same faces and settings; float descriptors differ by at most {floats} ({verdict} tolerance)"
+        return (
+            f"the same faces and settings; float descriptors differ by at most {floats} "
+            f"({verdict} tolerance)"
+        )
 
 
 def compare_banks(built: str | os.PathLike, reference: str | os.PathLike) -> BankComparison:
@@ -389,14 +399,11 @@ def compare_banks(built: str | os.PathLike, reference: str | os.PathLike) -> Ban
     statistics, seam rings, identity features) depend on the CPU's float kernels in their last
     bits, so a rebuild elsewhere has another sha256. This compares part by part instead.
     """
-    from facectx.pretrained.registry import sha256sum
-
-    a, b = Path(built).expanduser(), Path(reference).expanduser()
-    if sha256sum(a) == sha256sum(b):
+    (ra, da), (rb, db) = (_read_record(Path(p).expanduser()) for p in (built, reference))
+    if da == db:
         return BankComparison(True, (), {})
-    for path in (a, b):
-        load_bank(path)  # BankError naming the file unless it is a sound bank
-    ra, rb = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+    for record, path in ((ra, built), (rb, reference)):
+        PackedBank(record, path)  # BankError naming the file unless it is a sound bank
     mismatched, floats = [], {}
     for key in sorted(set(ra) | set(rb)):
         x, y = ra.get(key), rb.get(key)

@@ -950,15 +950,15 @@ class ExemplarModel:
         outs = masked.new_zeros(len(rows), n, *masked.shape[1:])
         res = torch.full((len(rows), n), float("inf"))  # never fitted: never accepted
         need = torch.ones(len(rows), dtype=torch.bool)  # faces still short of K accepted fits
+        inputs = (masked, mask, valid, landmarks, kept)
         for c in range(n):
             i = need.nonzero()[:, 0]
-
-            def part(t: Tensor | None, i: Tensor = i) -> Tensor | None:
-                return None if t is None else t[i.to(t.device)]
-
-            out, r = self.render(
-                rows[i, c], part(masked), part(mask), part(valid), part(landmarks), part(kept), True
+            part = (
+                inputs
+                if bool(need.all())
+                else [t if t is None else t[i.to(t.device)] for t in inputs]
             )
+            out, r = self.render(rows[i, c], *part, with_residual=True)
             outs[i.to(outs.device), c], res[i, c] = out, r.cpu()
             if self.accept is not None and c + 1 >= k:
                 need &= (res <= self.accept).sum(1) < k
