@@ -152,9 +152,9 @@ def test_similarity_recovers_a_known_transform():
     assert torch.allclose(m[:, 2], torch.tensor([3.0, -5.0]), atol=1e-3)
 
 
-def test_dark_border_flags_black_margins_but_not_dark_content_inside():
-    """A photo's black alignment margin is not context; dark pixels not joined to the edge
-    (hair, a dark shirt inside the frame) are."""
+def test_dark_border_flags_dark_regions_joined_to_the_frame_only():
+    """Near-black pixels joined to the frame (hair or a background reaching the edge), not
+    those inside it (a dark shirt, a black blob)."""
     from facectx.zoo.exemplar import dark_border
 
     img = torch.zeros(1, 3, 16, 16)  # mid grey in [-1, 1]
@@ -164,6 +164,36 @@ def test_dark_border_flags_black_margins_but_not_dark_content_inside():
     assert d.shape == (1, 1, 16, 16)
     assert d[0, 0, :, :3].all() and not d[0, 0, 6:9, 6:9].any()
     assert d.sum() == 16 * 3
+
+
+def test_dark_context_reaching_the_frame_is_pasted_not_inpainted(ranked, batch):
+    """Black hair or a dark background that reaches the exemplar's frame is context. The fit
+    once took it for an alignment margin and inpainted it from the lighter pixels around it,
+    which drew smears and strokes beside the head."""
+    from facectx.zoo.exemplar import ExemplarModel
+
+    m, query, args, keys, persons = ranked
+    rows = m.candidates(query, 1, keys, persons)[:, 0]
+
+    class DarkTop:
+        """The bank's pictures with a black band (hair) across the top, joined to the frame."""
+
+        def exemplars(self, r):
+            ex = dict(m.source.exemplars(r))
+            ex["image"] = ex["image"].clone()
+            ex["image"][..., :24, :] = -1.0
+            return ex
+
+    dark = ExemplarModel(m.bank, DarkTop(), None, m.weights, fit=m.settings, rim=m.rim)
+    out, plain = dark.render(rows, *args), m.render(rows, *args)
+    top = torch.zeros_like(batch["mask"], dtype=torch.bool)
+    top[..., 2:12, 16:-16] = True  # well away from every face and its seam offset
+    top &= batch["valid"] > 0.5
+    assert top.sum() > 0
+    sel = top.expand_as(out)
+    # the band stays far darker than the picture it replaced (inpainted, it took its colours)
+    assert out[sel].mean() < plain[sel].mean() - 0.3
+    assert out[sel].mean() < -0.6
 
 
 def test_the_colour_transfer_keeps_the_inpainted_exemplar():

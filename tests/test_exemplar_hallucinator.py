@@ -186,9 +186,10 @@ def test_the_hulls_dark_rim_gets_context_and_the_rest_stays(bank_file, faces):
     assert kept[core].all()  # beyond 2 px from the edge nothing is ever dropped
 
 
-def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces):
+def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces, monkeypatch):
     """pool > 1: the K portraits are the best-meeting of pool × K fits; the face stays exact and
-    the digest (what job records compare) changes, while pool 1 keeps the old digest."""
+    the digest (what job records compare) changes, as it does with the fitting code's revision;
+    pool 1 is the plain model's digest."""
     extra = {"landmarks": faces["landmarks"], "valid": faces["valid"]}
     masked, mask = faces["masked"], faces["mask"]
     plain, pooled = _model(bank_file, samples=2), _model(bank_file, samples=2, pool=3)
@@ -202,3 +203,9 @@ def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces):
     # accept changes the pick, so it names itself too; without a pool it changes nothing
     assert _model(bank_file, samples=2, pool=3, accept=26.0).digest() != pooled.digest()
     assert _model(bank_file, samples=2, accept=26.0).digest() == plain.digest()
+    # a revision of the fitting code gives other portraits from the same bank file
+    import facectx.inference.exemplar as module
+
+    before = plain.digest()
+    monkeypatch.setattr(module, "FIT_REVISION", module.FIT_REVISION + 1)
+    assert plain.digest() != before

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from facectx.inference.portrait_model import PortraitModel
 from facectx.pretrained.exemplar_bank import PackedBank, load_bank
-from facectx.zoo.exemplar import POOL, RIM, ExemplarModel, model_settings
+from facectx.zoo.exemplar import FIT_REVISION, POOL, RIM, ExemplarModel, model_settings
 
 log = logging.getLogger("facectx")
 
@@ -314,8 +314,8 @@ class ExemplarHallucinator(PortraitModel):
 
     def digest(self) -> str:
         """The bank file's sha256 (16 digits) with the draw's ``top``, ``pool`` and ``accept``
-        (what changes outputs; pool 1 is left out, so digests from before the pool stay
-        valid, and so is ``accept`` when it is None)."""
+        and the fitting code's :data:`~facectx.zoo.exemplar.FIT_REVISION`: what changes
+        outputs (``accept`` only counts with a pool)."""
         import hashlib
 
         from facectx.pretrained.registry import sha256sum
@@ -324,7 +324,8 @@ class ExemplarHallucinator(PortraitModel):
         pool = f"|pool={self.model.pool}" if self.model.pool != 1 else ""
         if self.model.pool != 1 and self.model.accept is not None:
             pool += f"|accept={self.model.accept:g}"
-        return hashlib.sha256(f"{made_of}|top={self.top}{pool}".encode()).hexdigest()[:16]
+        made = f"{made_of}|top={self.top}{pool}|fit={FIT_REVISION}"
+        return hashlib.sha256(made.encode()).hexdigest()[:16]
 
     def _portraits(
         self,

@@ -318,8 +318,14 @@ def fill_invalid(image: Tensor, valid: Tensor, radius: float = 5.0) -> Tensor:
 
 def dark_border(image: Tensor, level: float = 16 / 255) -> Tensor:
     """(B, 1, S, S) 1 where a pixel is near-black (every channel below ``level`` in [0, 1]) and
-    joined to the image's edge through such pixels: the black margins a photo's own alignment
-    left (LFW's deep funnelling does), which count as inside the photo but are not context."""
+    joined to the image's edge through such pixels: black hair, a dark suit or a studio
+    background that reaches the frame (and the rare black bar along a photo's edge).
+
+    Only the ``seam`` descriptor of bank faces leaves these pixels out (:func:`describe_faces`):
+    with them in, retrieval turned to bald and light-haired heads and lost identity match on
+    LFW val (docs/results.md §4, tenth round). The fit pastes them like any other context: it
+    used to take them for alignment margins and inpaint them, which smeared over 100 px of hair
+    or background in 1,243 of the 3,363 photos of the shipped bank."""
     import cv2
     import numpy as np
 
@@ -492,7 +498,7 @@ def describe_faces(
         "colour_std": std,
         "hull": small_mask(mask),
         "valid": small_mask(valid),
-        # a bank photo's black alignment margins are not what the fit pastes (it inpaints them)
+        # dark regions reaching the frame (hair, a dark background) count as no colour here
         "ring": ring_colours(
             image, mask, valid * (1 - dark_border(image)) if exemplar else valid, exemplar
         ),
@@ -689,6 +695,12 @@ def trim_rim(
     return mask - rim * drop.to(mask)
 
 
+#: the revision of the fitting code, part of ``ExemplarHallucinator.digest`` (what output
+#: folders record, so a resumed job never mixes portraits of two revisions). Raise it when a
+#: change alters the portraits a given bank file gives. 2: dark hair or background reaching the
+#: exemplar's frame is pasted, no longer inpainted (docs/results.md §4, tenth round).
+FIT_REVISION = 2
+
 #: :class:`ExemplarModel`'s fit settings and their defaults, what a packed bank records
 #: (``black_invalid`` is not among them: it is the caller's, see :class:`ExemplarModel`).
 FIT_DEFAULTS: dict[str, float | bool] = {
@@ -880,8 +892,6 @@ class ExemplarModel:
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
-        if self.settings["inpaint_invalid"]:  # black alignment margins are no context either
-            ex_valid = ex_valid * (1 - dark_border(exemplar))
         lm = ex["landmarks"].cpu()  # the exemplars' landmarks, moved along with every warp
         if self.settings["align"] and landmarks is not None:
             m = similarity(lm, landmarks.cpu())
@@ -978,6 +988,7 @@ __all__ = [
     "ACCEPT_SECTORS",
     "DEFAULT_WEIGHTS",
     "FIT_DEFAULTS",
+    "FIT_REVISION",
     "GRID",
     "OUTLINE",
     "POOL",
