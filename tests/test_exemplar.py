@@ -196,6 +196,29 @@ def test_dark_context_reaching_the_frame_is_pasted_not_inpainted(ranked, batch):
     assert out[sel].mean() < -0.6
 
 
+def test_a_light_rim_on_the_cheeks_is_not_carried_into_the_context(ranked, batch):
+    """A light wall blended into the hull's edge on the cheeks and jaw draws a thin light line
+    if kept, or if the face ring extends it outward; both the dropped pixels and the ring next
+    to them must take the face's and the context's colours instead."""
+    from facectx.zoo.exemplar import rgb_to_lab
+
+    m, query, _, keys, persons = ranked
+    masked, mask, valid = batch["masked"], batch["mask"], batch["valid"]
+    rows = m.candidates(query, 1, keys, persons)[:, 0]
+    edge = (distance_to(1 - mask) <= 1) & (mask > 0.5)
+    row = torch.arange(mask.shape[2]).view(1, 1, -1, 1)
+    low = edge & (row >= 80) & (valid > 0.5)  # the lower cheeks and jaw of the aligned faces
+    white = torch.where(low.expand_as(masked), torch.ones_like(masked), masked)
+    out = m.render(rows, white, mask, valid, batch["landmarks"])
+    kept = m.kept(white, mask)
+    assert ((mask - kept) >= low.float()).all()  # every white edge pixel there was dropped
+    ring = (distance_to(low.float()) <= 1.5) & (mask < 0.5) & (valid > 0.5)  # just outside
+    lightness, skin = rgb_to_lab(out)[:, :1], rgb_to_lab(masked)[:, :1][low].mean()
+    assert low.sum() > 20 and ring.sum() > 20
+    # about the face's own edge (white is L* 100; the ring from the white pixels was ~20 above)
+    assert lightness[low].mean() < skin + 8 and lightness[ring].mean() < skin + 8
+
+
 def test_the_colour_transfer_keeps_the_inpainted_exemplar():
     """Where the exemplar's photo has no pixels it is inpainted before the colour transfer,
     which must work on the inpainted picture (it once started again from the raw exemplar, so
@@ -295,31 +318,34 @@ def _disc_face(s: int = 64, radius: float = 24.0):
 
 
 def test_trim_rim_drops_only_foreign_pixels_on_the_edge():
-    """The hull's outermost pixels that hold shadow or hair, or a light background blended into
-    the edge, go; skin on the edge stays even beside dark brows, and dark features further in
-    (eyes, brows) are never touched."""
+    """The hull's outermost pixels that hold shadow or hair, or (on the cheeks and jaw) a light
+    background blended into the edge, go; skin on the edge stays even beside dark brows, and
+    dark features further in (eyes, brows) are never touched."""
     masked, mask, r = _disc_face()
     inside = distance_to(1 - mask)[0, 0]
     rim = (inside <= 1.0) & (mask[0, 0] > 0)
     rows = torch.arange(64)[:, None].expand(64, 64)
     cols = torch.arange(64)[None, :].expand(64, 64)
     shadow = rim & (rows >= 40)  # the edge along the "jaw": the shadow under it
-    background = rim & (rows < 40) & (cols < 20)  # a white wall blended into the cheek's edge
-    brow = (inside > 2) & (inside <= 6) & (rows < 24)  # dark brows just inside the top edge
+    background = rim & (rows >= 20) & (rows < 40) & (cols < 20)  # a white wall at the cheek
+    high = rim & (rows < 16) & (cols < 20)  # the same beside the brows: above the light rule
+    brow = (inside > 2) & (inside <= 6) & (rows < 16)  # dark brows just inside the top edge
     eye = (inside > 6) & (r < 6)
     dark = torch.tensor([-0.8, -0.85, -0.85]).view(3, 1, 1)
     masked = masked.clone()
     masked[0] = torch.where(shadow | eye | brow, dark, masked[0])
-    masked[0] = torch.where(background, torch.ones(3, 1, 1), masked[0])
+    masked[0] = torch.where(background | high, torch.ones(3, 1, 1), masked[0])
 
     kept = trim_rim(masked, mask, depth=2.0, lighter=12.0)
     dropped = (mask - kept)[0, 0] > 0.5
     assert (kept <= mask).all()
-    # exactly the shadow and the background pixels: the skin on the edge above the brows,
-    # lighter than the plain average of the face beside it, stays
+    # exactly the shadow and the low background pixels: the skin on the edge above the brows,
+    # lighter than the plain average of the face beside it, stays, as does anything light
+    # above 0.2 of the face's height (the disc spans rows 8-56: the rule starts at row 17.6)
     assert torch.equal(dropped, shadow | background)
-    only_dark = (mask - trim_rim(masked, mask, depth=2.0))[0, 0] > 0.5
-    assert torch.equal(only_dark, shadow)  # the default (lighter 0): light pixels stay
+    assert torch.equal(trim_rim(masked, mask, depth=2.0), kept)  # the shipped default
+    only_dark = (mask - trim_rim(masked, mask, depth=2.0, lighter=0.0))[0, 0] > 0.5
+    assert torch.equal(only_dark, shadow)  # lighter 0: light pixels stay
     assert torch.equal(trim_rim(masked, mask, depth=0.0), mask)
     uniform, mask2, _ = _disc_face()
     assert torch.equal(trim_rim(uniform, mask2), mask2)  # nothing foreign: nothing dropped

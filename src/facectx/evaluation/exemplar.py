@@ -64,8 +64,8 @@ class Exemplar(Method):
         black_invalid: keep pixels outside the input photo (``valid`` 0) black, as in the
             originals.
         rim: px of the face mask's edge where pixels darker than the face (the hull's staircase
-            reaching into shadow or hair) get context instead (0 = every face pixel kept; the
-            shipped model's 2).
+            reaching into shadow or hair), or below the brows lighter (a light wall),
+            get context instead (0 = every face pixel kept; the shipped model's 2).
         pool: candidates fitted per portrait: the first ``pool`` × (``sample`` + 1) are
             fitted and ranked by how well they meet the face (``seam_residual``), and
             ``sample`` is the index in that order (1 = retrieval's order; the shipped

@@ -213,8 +213,9 @@ class ExemplarHallucinator(PortraitModel):
         top: draw the K exemplars among the best ``top``; <= K: the best K by rank.
         feature_path: explicit weight file of the bank's identity network (``meta["feature"]``).
         rim: px of the keep-mask's edge where pixels darker than the face (the hull's staircase
-            reaching into the shadow under the chin, hair or background) get context instead
-            of being kept (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
+            reaching into the shadow under the chin, hair or background), or below the brows
+            lighter (a light wall blended into the edge), get context instead of being kept
+            (``facectx.zoo.exemplar.trim_rim``; 0 = every kept pixel stays).
         pool: candidates fitted per portrait; of ``pool`` × K, the K that meet the face best
             are kept (``ExemplarModel.portraits``; 1 = retrieval's first K, fastest).
         accept: with ``pool`` > 1, the worst-sector seam residual at or below which retrieval's

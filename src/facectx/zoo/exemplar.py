@@ -536,6 +536,7 @@ def fit_exemplar(
     face_band: float = 0.0,
     seam_limit: float = SEAM_LIMIT,
     with_fill: bool = False,
+    face_source: Tensor | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Fit exemplar images to the inputs and composite; known pixels (mask 1) stay exact.
 
@@ -559,6 +560,8 @@ def fit_exemplar(
             exemplar's own brows, glasses rims or hairline never touch the input face.
         with_fill: also return the fitted exemplar before the face ring and the composite,
             whose pixels under the input face tell how well the two meet (:func:`seam_residual`).
+        face_source: (B, 1, S, S) the input pixels the face ring extends outward (None = mask
+            × valid).
 
     Returns:
         (B, 3, S, S) composites, or (composites, fitted exemplars) with ``with_fill``.
@@ -579,7 +582,8 @@ def fit_exemplar(
     fitted = fill
     if face_band > 0:
         w = torch.exp(-outside / face_band)
-        fill = w * fill_invalid(masked, mask * valid) + (1 - w) * fill
+        source = mask * valid if face_source is None else face_source
+        fill = w * fill_invalid(masked, source) + (1 - w) * fill
     if black_invalid:
         fill = torch.where(valid > 0.5, fill, torch.full_like(fill, -1.0))
     out = mask * masked + (1.0 - mask) * fill
@@ -620,11 +624,13 @@ def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor, sectors: int = 0
 
 
 #: the shipped rim trim: px from the hull edge; how much darker (CIE L*) than the face beside it
-#: a rim pixel must be to count as shadow or hair, and how much lighter than the skin beside it
-#: to count as background blended into the edge (see :func:`trim_rim`)
+#: a rim pixel must be to count as shadow or hair, and how much lighter to count as a light
+#: background blended into the edge, the latter only from this fraction of the mask's height
+#: down (see :func:`trim_rim`)
 RIM = 2.0
 RIM_DARKER = 12.0
-RIM_LIGHTER = 0.0  # off: 12 needs the face ring from the kept pixels; the two cost ρ (results §4)
+RIM_LIGHTER = 12.0
+LIGHT_FROM = 0.2
 #: the shipped candidates fitted per portrait (:meth:`ExemplarModel.portraits`): 1, retrieval's
 #: order. 4 has fewer seams and a lower FID but costs identity match on Caltech (results §4)
 POOL = 1
@@ -643,6 +649,7 @@ def trim_rim(
     darker: float = RIM_DARKER,
     lighter: float = RIM_LIGHTER,
     sigma: float = 3.0,
+    light_from: float = LIGHT_FROM,
 ) -> Tensor:
     """The keep-mask without the rim pixels that are not face.
 
@@ -655,23 +662,27 @@ def trim_rim(
 
     - more than ``darker`` below the face next to it (a normalised Gaussian average, ``sigma``
       px, of the kept pixels further in), or
-    - more than ``lighter`` above the skin next to it: the same average over the pixels further
-      in that are at least as light as the face's median, so dark brows, eyes or beard inside
-      do not make the skin on the forehead's edge look foreign.
+    - more than ``lighter`` above it, in the mask's rows from ``light_from`` of its height
+      down: below the brows (temples, cheeks, jaw), where a light wall blends into the edge.
+      The hull's top edge runs along the brows, and the skin there would count as foreign.
 
-    The shipped default drops only the dark ones (``lighter`` 0): to take the thin light lines
-    out, the light rule also needs the face ring of :func:`fit_exemplar` extended from the kept
-    pixels only, and the two together cost the identity match ρ 0.0003 on LFW val
-    (docs/results.md §4). Every pixel further in stays. Dropping every unlike pixel (a Lab
-    distance to the plain average) removed about twice as many and cost ρ 0.004.
+    Every pixel further in stays. :meth:`ExemplarModel.render` also leaves the light ones out
+    of the face ring it extends outward, or the ring would carry the light line out again.
+    Chosen on LFW val (docs/results.md §4, eleventh round): the light rule keeps ρ and FID.
+    An earlier light rule (the average over the pixels lighter than the face's median, at every
+    height) missed shadowed cheeks and, with the face ring taken from every kept pixel, cost ρ
+    0.0003. Dropping every unlike pixel (a Lab distance to the plain average) removed about
+    twice as many and cost ρ 0.004.
 
     Args:
         masked: (B, 3, S, S) inputs in [-1, 1].
         mask: (B, 1, S, S) {0, 1} keep-masks.
         depth: px from the edge that may be dropped (0 = the mask as given).
         darker: L* (0–100) below the nearby face from which a rim pixel is dropped.
-        lighter: L* above the nearby skin from which a rim pixel is dropped (0 = never, the
-            default).
+        lighter: L* above the nearby face from which a rim pixel low enough is dropped (0 =
+            never).
+        light_from: fraction of the mask's height, from its top row, where the light rule
+            starts.
     Returns:
         (B, 1, S, S) {0, 1}, a subset of ``mask``.
     """
@@ -684,22 +695,21 @@ def trim_rim(
     face, den = weighted_blur(lightness, core, sigma)  # L* of the face nearby
     drop = ((face - lightness) > darker) & (den > 1e-3)
     if lighter > 0:
-        median = torch.stack(
-            [
-                lum[c > 0.5].median() if (c > 0.5).any() else lum.new_zeros(())
-                for lum, c in zip(lightness, core, strict=True)
-            ]
-        ).view(-1, 1, 1, 1)
-        skin, den = weighted_blur(lightness, core * (lightness >= median).to(mask), sigma)
-        drop |= ((lightness - skin) > lighter) & (den > 1e-3)
+        row = torch.arange(mask.shape[2]).to(mask).view(1, 1, -1, 1)
+        covered = mask.amax(3, keepdim=True) > 0.5  # (B, 1, S, 1) the rows the mask covers
+        top = torch.where(covered, row, torch.full_like(row, float("inf"))).amin(2, keepdim=True)
+        bottom = torch.where(covered, row, torch.full_like(row, -1.0)).amax(2, keepdim=True)
+        low = row >= top + light_from * (bottom - top)
+        drop |= ((lightness - face) > lighter) & (den > 1e-3) & low
     return mask - rim * drop.to(mask)
 
 
 #: the revision of the fitting code, part of ``ExemplarHallucinator.digest`` (what output
 #: folders record, so a resumed job never mixes portraits of two revisions). Raise it when a
 #: change alters the portraits a given bank file gives. 2: dark hair or background reaching the
-#: exemplar's frame is pasted, no longer inpainted (docs/results.md §4, tenth round).
-FIT_REVISION = 2
+#: exemplar's frame is pasted, no longer inpainted; 3: rim pixels below the brows that are
+#: lighter than the face beside them get context (docs/results.md §4, eleventh round).
+FIT_REVISION = 3
 
 #: :class:`ExemplarModel`'s fit settings and their defaults, what a packed bank records
 #: (``black_invalid`` is not among them: it is the caller's, see :class:`ExemplarModel`).
@@ -779,9 +789,9 @@ class ExemplarModel:
             query's; queries without landmarks are not bent).
         black_invalid: black (-1) where the query's photo has no pixels (``valid`` 0), as in
             the evaluation's originals; False fills the context there too.
-        rim: px of the keep-mask's edge where pixels darker than the face get context
-            (:func:`trim_rim`; 0 = every kept pixel stays). Like ``black_invalid`` the caller's,
-            not a bank setting.
+        rim: px of the keep-mask's edge where pixels darker than the face, or below the brows
+            lighter, get context (:func:`trim_rim`; 0 = every kept pixel stays). Like
+            ``black_invalid`` the caller's, not a bank setting.
         pool: candidates fitted per portrait: :meth:`portraits` fits up to ``pool`` × K
             exemplars and keeps K of them (see ``accept``); 1 = the first K candidates as they
             come. Also the caller's, like ``rim``.
@@ -904,6 +914,8 @@ class ExemplarModel:
             exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
         stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
+        # rim pixels dropped as light must not be carried outward again by the face ring
+        light = (trim_rim(masked, mask, self.rim, lighter=0.0) - kept).clamp_min(0)
         out, fitted = fit_exemplar(
             exemplar,
             stats,
@@ -913,6 +925,7 @@ class ExemplarModel:
             valid,
             exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
             with_fill=True,
+            face_source=mask * valid * (1 - light) if light.any() else None,
             **self.fit,
         )
         dropped = (mask - kept) * valid  # beyond the photo fit_exemplar decides (black or fill)
@@ -990,6 +1003,7 @@ __all__ = [
     "FIT_DEFAULTS",
     "FIT_REVISION",
     "GRID",
+    "LIGHT_FROM",
     "OUTLINE",
     "POOL",
     "RESIDUAL_RING",
