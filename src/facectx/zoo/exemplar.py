@@ -115,20 +115,27 @@ def angular_sectors(region: Tensor, sectors: int) -> Tensor:
     return ((angle + torch.pi) / (2 * torch.pi) * sectors).long().clamp(0, sectors - 1)
 
 
+def sector_sums(
+    values: Tensor, weight: Tensor, sector: Tensor, sectors: int
+) -> tuple[Tensor, Tensor]:
+    """Per angular sector (:func:`angular_sectors`, flattened to (B, HW)): the sum of ``weight``
+    (B, HW), (B, sectors), and of ``values`` (B, C, HW) times it, (B, C, sectors)."""
+    b, c, _ = values.shape
+    count = weight.new_zeros(b, sectors).scatter_add_(1, sector, weight)
+    index = sector[:, None].expand(-1, c, -1)
+    total = values.new_zeros(b, c, sectors).scatter_add_(2, index, values * weight[:, None])
+    return count, total
+
+
 def ring_colours(image: Tensor, region: Tensor, valid: Tensor, outside: bool) -> Tensor:
     """(B, SECTORS, 3) Lab of the mean colour of the band :data:`RING` px inside (``outside``
     False) or outside ``region``'s outline of ``image`` ([-1, 1] RGB), per angular sector
     around the region's centroid; NaN where a sector has no valid band pixel."""
-    b = image.shape[0]
     dist = distance_to(region) if outside else distance_to(1 - region)
     side = (1 - region) if outside else region
     band = (((dist >= RING[0]) & (dist <= RING[1])).to(image) * side * valid).flatten(1)
     sector = angular_sectors(region, SECTORS).flatten(1)
-    count = torch.zeros(b, SECTORS).to(image).scatter_add_(1, sector, band)
-    rgb = image.flatten(2) * band[:, None]  # (B, 3, HW)
-    total = (
-        torch.zeros(b, 3, SECTORS).to(image).scatter_add_(2, sector[:, None].expand(-1, 3, -1), rgb)
-    )
+    count, total = sector_sums(image.flatten(2), band, sector, SECTORS)
     mean = total / count.clamp_min(1e-6)[:, None]  # (B, 3, K) mean RGB per sector
     lab = rgb_to_lab(mean[..., None]).squeeze(-1).transpose(1, 2)  # (B, K, 3)
     return torch.where(count[..., None] > 0, lab, torch.full_like(lab, float("nan")))
@@ -617,8 +624,8 @@ def seam_residual(fitted: Tensor, masked: Tensor, kept: Tensor, sectors: int = 0
     if sectors <= 0:
         return (apart * ring).sum((1, 2, 3)) / ring.sum((1, 2, 3)).clamp_min(1.0)
     sector = angular_sectors(kept, sectors).flatten(1)
-    count = ring.new_zeros(len(ring), sectors).scatter_add_(1, sector, ring.flatten(1))
-    total = ring.new_zeros(len(ring), sectors).scatter_add_(1, sector, (apart * ring).flatten(1))
+    count, total = sector_sums(apart.flatten(2), ring.flatten(1), sector, sectors)
+    total = total[:, 0]
     mean = torch.where(count >= 4, total / count.clamp_min(1.0), torch.zeros_like(total))
     return mean.amax(1)
 
@@ -686,22 +693,40 @@ def trim_rim(
     Returns:
         (B, 1, S, S) {0, 1}, a subset of ``mask``.
     """
+    dark, light = rim_drops(masked, mask, depth, darker, lighter, sigma, light_from)
+    return mask - torch.maximum(dark, light)
+
+
+def rim_drops(
+    masked: Tensor,
+    mask: Tensor,
+    depth: float = RIM,
+    darker: float = RIM_DARKER,
+    lighter: float = RIM_LIGHTER,
+    sigma: float = 3.0,
+    light_from: float = LIGHT_FROM,
+) -> tuple[Tensor, Tensor]:
+    """The rim pixels :func:`trim_rim` drops as (dark, light), each (B, 1, S, S) {0, 1}: the
+    face ring extends every kept or dark-dropped pixel outward but not the light ones
+    (:meth:`ExemplarModel.trimmed`)."""
+    none = torch.zeros_like(mask)
     if depth <= 0:
-        return mask
+        return none, none
     inside = distance_to(1.0 - mask)  # px to the nearest pixel not kept: 1 on the edge
     rim = (inside <= depth).to(mask) * mask
     core = mask - rim
     lightness = rgb_to_lab(masked)[:, :1]
     face, den = weighted_blur(lightness, core, sigma)  # L* of the face nearby
-    drop = ((face - lightness) > darker) & (den > 1e-3)
-    if lighter > 0:
-        row = torch.arange(mask.shape[2]).to(mask).view(1, 1, -1, 1)
-        covered = mask.amax(3, keepdim=True) > 0.5  # (B, 1, S, 1) the rows the mask covers
-        top = torch.where(covered, row, torch.full_like(row, float("inf"))).amin(2, keepdim=True)
-        bottom = torch.where(covered, row, torch.full_like(row, -1.0)).amax(2, keepdim=True)
-        low = row >= top + light_from * (bottom - top)
-        drop |= ((lightness - face) > lighter) & (den > 1e-3) & low
-    return mask - rim * drop.to(mask)
+    dark = rim * (((face - lightness) > darker) & (den > 1e-3)).to(mask)
+    if lighter <= 0:
+        return dark, none
+    row = torch.arange(mask.shape[2]).to(mask).view(1, 1, -1, 1)
+    covered = mask.amax(3, keepdim=True) > 0.5  # (B, 1, S, 1) the rows the mask covers
+    top = torch.where(covered, row, torch.full_like(row, float("inf"))).amin(2, keepdim=True)
+    bottom = torch.where(covered, row, torch.full_like(row, -1.0)).amax(2, keepdim=True)
+    low = row >= top + light_from * (bottom - top)
+    light = rim * (((lightness - face) > lighter) & (den > 1e-3) & low).to(mask)
+    return dark, light
 
 
 #: the revision of the fitting code, part of ``ExemplarHallucinator.digest`` (what output
@@ -883,6 +908,13 @@ class ExemplarModel:
         pixels, :func:`trim_rim`)."""
         return trim_rim(masked, mask, self.rim)
 
+    def trimmed(self, masked: Tensor, mask: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`kept`, and the input pixels the face ring extends outward: the photo's face
+        pixels but the rim pixels dropped as light, which it would carry out again as a line
+        (:func:`rim_drops`). Computed once per batch, whatever the number of candidates."""
+        dark, light = rim_drops(masked, mask, self.rim)
+        return mask - torch.maximum(dark, light), mask * valid * (1 - light)
+
     @torch.inference_mode()
     def render(
         self,
@@ -892,13 +924,17 @@ class ExemplarModel:
         valid: Tensor,
         landmarks: Tensor | None,
         kept: Tensor | None = None,
+        ring_source: Tensor | None = None,
         with_residual: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
-        :meth:`kept` are the input's exactly (``kept``: those, when the caller has them already,
-        as for K samples of the same faces). ``with_residual``: also each output's (B,)
-        :func:`seam_residual`."""
-        kept = self.kept(masked, mask) if kept is None else kept
+        :meth:`kept` are the input's exactly (``kept``, ``ring_source``: :meth:`trimmed`, when
+        the caller has them already, as for K samples of the same faces). ``with_residual``:
+        also each output's (B,) :func:`seam_residual`."""
+        if kept is None or ring_source is None:
+            trim = self.trimmed(masked, mask, valid)
+            kept = trim[0] if kept is None else kept
+            ring_source = trim[1] if ring_source is None else ring_source
         dev = masked.device
         ex = {k: v.to(dev) for k, v in self.source.exemplars(rows).items()}
         exemplar, hull, ex_valid = ex["image"], ex["hull"], ex["valid"]
@@ -914,8 +950,6 @@ class ExemplarModel:
             exemplar, hull, ex_valid = (sample_grid(t, grid) for t in (exemplar, hull, ex_valid))
             hull, ex_valid = (hull > 0.5).float(), (ex_valid > 0.99).float()
         stats = (self.bank.colour_mean[rows].to(dev), self.bank.colour_std[rows].to(dev))
-        # rim pixels dropped as light must not be carried outward again by the face ring
-        light = (trim_rim(masked, mask, self.rim, lighter=0.0) - kept).clamp_min(0)
         out, fitted = fit_exemplar(
             exemplar,
             stats,
@@ -925,7 +959,7 @@ class ExemplarModel:
             valid,
             exemplar_valid=ex_valid if self.settings["inpaint_invalid"] else None,
             with_fill=True,
-            face_source=mask * valid * (1 - light) if light.any() else None,
+            face_source=ring_source,
             **self.fit,
         )
         dropped = (mask - kept) * valid  # beyond the photo fit_exemplar decides (black or fill)
@@ -964,16 +998,17 @@ class ExemplarModel:
         the face) and another context would not remove it. Without ``accept``, all ``pool`` ×
         K are fitted and the K with the lowest residuals kept, best first. ``query``:
         :meth:`query` of the inputs."""
-        kept = self.kept(masked, mask) if kept is None else kept  # once for all candidates
+        trim = self.trimmed(masked, mask, valid)  # once for all candidates
+        kept, source = (trim[0] if kept is None else kept), trim[1]
         n = max(k, min(k * self.pool, len(self.bank)))
         rows = self.candidates(query, n, keys, persons, seed)
+        inputs = (masked, mask, valid, landmarks, kept, source)
         if n == k:  # no choice to make
-            outs = [self.render(rows[:, c], masked, mask, valid, landmarks, kept) for c in range(k)]
+            outs = [self.render(rows[:, c], *inputs) for c in range(k)]
             return torch.stack(outs, 1), rows
         outs = masked.new_zeros(len(rows), n, *masked.shape[1:])
         res = torch.full((len(rows), n), float("inf"))  # never fitted: never accepted
         need = torch.ones(len(rows), dtype=torch.bool)  # faces still short of K accepted fits
-        inputs = (masked, mask, valid, landmarks, kept)
         for c in range(n):
             i = need.nonzero()[:, 0]
             part = (
@@ -1031,11 +1066,13 @@ __all__ = [
     "outline_grid",
     "region_stats",
     "rgb_to_lab",
+    "rim_drops",
     "ring_colours",
     "sample_grid",
     "seam_cost",
     "seam_offset",
     "seam_residual",
+    "sector_sums",
     "shape_descriptor",
     "similarity",
     "small_mask",
