@@ -492,3 +492,26 @@ def test_seam_residual_by_sectors_finds_a_local_band():
     whole, worst = seam_residual(fitted, masked, kept), seam_residual(fitted, masked, kept, 12)
     assert worst > 2 * whole > 0
     assert torch.allclose(seam_residual(fitted, masked, kept, 1), whole)  # one sector: the ring
+
+
+def test_a_harmoniser_relights_only_the_context_after_the_fit(ranked, batch):
+    """``harmoniser``: called on each fitted portrait; the kept face stays exact and the seam
+    residual (what ``pool`` and ``accept`` read) is the fit's own."""
+    from facectx.zoo.exemplar import ExemplarModel
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    m, query, args, keys, persons = ranked
+    net = ContextHarmoniser(width=0.25).eval()
+    with torch.no_grad():
+        net.head.bias.fill_(0.3)  # as if trained: lighten the context
+    relit = ExemplarModel(
+        m.bank, m.source, None, m.weights, fit=m.settings, rim=m.rim, harmoniser=net
+    )
+    rows = m.candidates(query, 1, keys, persons)[:, 0]
+    plain, r_plain = m.render(rows, *args, with_residual=True)
+    out, r_out = relit.render(rows, *args, with_residual=True)
+    kept = m.kept(batch["masked"], batch["mask"]).expand_as(out) > 0.5
+    assert torch.equal(out[kept], batch["masked"][kept])
+    context = (~kept) & (batch["valid"].expand_as(out) > 0.5)
+    assert (out[context] - plain[context]).mean() > 0.1
+    assert torch.equal(r_out, r_plain)

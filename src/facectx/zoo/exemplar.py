@@ -826,6 +826,11 @@ class ExemplarModel:
             meet it) the others, also in retrieval's order; candidates are fitted only until
             every face has K. None = all ``pool`` × K are fitted and the K with the lowest
             whole-ring residuals kept, whatever retrieval's order.
+        harmoniser: a network re-lighting each fitted portrait's context to its face, called
+            as ``harmoniser(portraits, kept, valid)`` after the fit and returning the kept face
+            pixels exact (``facectx.zoo.harmoniser.ContextHarmoniser``); None = the fit's
+            portraits as they are. The caller's, like ``rim``. :func:`seam_residual`, which
+            ``pool`` and ``accept`` read, is measured on the fit before it.
     """
 
     def __init__(
@@ -842,6 +847,7 @@ class ExemplarModel:
         rim: float = 0.0,
         pool: int = 1,
         accept: float | None = None,
+        harmoniser: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         if accept is not None and not accept >= 0:
             raise ValueError(f"accept must be a seam residual >= 0 (or None), got {accept}")
@@ -852,6 +858,7 @@ class ExemplarModel:
         self.rim = float(rim)
         self.pool = int(pool)
         self.accept = None if accept is None else float(accept)
+        self.harmoniser = harmoniser
         self.weights, self.settings = model_settings(weights, fit)
         if self.weights.get("identity") and identity is None:
             raise ValueError("the identity term needs an identity network (or weight 0)")
@@ -967,6 +974,8 @@ class ExemplarModel:
             # from the face inside and the context outside alike: the outline stays where the
             # hull put it (filling from the face alone moved the jaw out and cost identity)
             out = fill_invalid(out, 1.0 - dropped, radius=2.0)
+        if self.harmoniser is not None:
+            out = self.harmoniser(out, kept, valid)
         if with_residual:
             sectors = 0 if self.accept is None else ACCEPT_SECTORS
             return out, seam_residual(fitted, masked, kept, sectors)
