@@ -44,7 +44,7 @@ class ContextHarmoniser(nn.Module):
 
     Args:
         width: multiplier of :data:`WIDTHS` (tests use tiny models; 1 is the spike's).
-        scale: the network runs at 1/``scale`` of the input size (powers of two; 2 by default:
+        scale: the network runs at 1/``scale`` of the input size (a whole number; 2 by default:
             the lighting it corrects is smooth, and a quarter of the pixels is a quarter of the
             cost on a CPU). The input size must be divisible by ``scale`` × 8.
     """
