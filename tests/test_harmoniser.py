@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from facectx.losses.harmoniser import near_face_l1
 from facectx.zoo.exemplar import rgb_to_lab
-from facectx.zoo.harmoniser import ContextHarmoniser, context_l1, relight_context
+from facectx.zoo.harmoniser import ContextHarmoniser, relight_context
 from facectx.zoo.layers import count_parameters
 
 
@@ -50,7 +51,7 @@ def test_gradients_reach_every_parameter():
     image, keep, valid = _batch()
     net = _trained_like(ContextHarmoniser(width=0.25))
     target = image.flip(3)
-    context_l1(net(image, keep, valid), target, keep, valid).backward()
+    near_face_l1(net(image, keep, valid), target, keep, valid).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
 
 
@@ -91,13 +92,13 @@ def test_relighting_can_be_switched_off():
     assert torch.allclose(out, image, atol=2e-3)  # only the Lab round trip
 
 
-def test_context_l1_ignores_the_face_and_weights_the_ring_near_it():
+def test_near_face_l1_ignores_the_face_and_weights_the_ring_near_it():
     image, keep, valid = _batch(b=1, size=32)
-    assert context_l1(image, image, keep, valid) == 0
+    assert near_face_l1(image, image, keep, valid) == 0
     face_only = image + keep * 0.5
-    assert context_l1(face_only, image, keep, valid) == 0
+    assert near_face_l1(face_only, image, keep, valid) == 0
     near = image.clone()
     near[:, :, 7, 8:24] += 0.5  # one row 1 px above the face
     far = image.clone()
     far[:, :, 0, 8:24] += 0.5  # one row at the frame's top
-    assert context_l1(near, image, keep, valid) > context_l1(far, image, keep, valid)
+    assert near_face_l1(near, image, keep, valid) > near_face_l1(far, image, keep, valid)

@@ -7,7 +7,8 @@ the face below it, a halo of the exemplar's own skin tone. The harmoniser learns
 real photos alone: each training photo's context is re-lit at random (:func:`relight_context`:
 global offset and gain, a broad and a blotchy lightness field, a colour cast, sometimes faded
 out near the face as the seam offset would) and the network restores it from the face it sees
-(:func:`context_l1`). It only ever changes context pixels; the face it is given stays exact.
+(its loss: ``facectx.losses.harmoniser.near_face_l1``). It only ever changes context pixels;
+the face it is given stays exact.
 
 It works at half resolution (the fields it corrects are smooth) and returns a residual that is
 upsampled and added to the context, so fine texture passes through untouched.
@@ -103,9 +104,8 @@ class ContextHarmoniser(nn.Module):
                 f"kept and valid must be (B, 1, {image.shape[2]}, {image.shape[3]}), got "
                 f"{tuple(kept.shape)} and {tuple(valid.shape)}"
             )
-        context = (1.0 - kept) * valid
-        out = image + context * self.residual(image, kept, valid)
-        return torch.where(context > 0.5, out.clamp(-1, 1), image)
+        out = (image + self.residual(image, kept, valid)).clamp(-1, 1)
+        return torch.where((kept < 0.5) & (valid > 0.5), out, image)
 
 
 def _smooth_field(batch: int, size: int, cell: int, generator: torch.Generator) -> Tensor:
@@ -163,23 +163,8 @@ def relight_context(
         rand(b, 1, 1, 1) < faded, 1 - torch.exp(-away / falloff), torch.ones_like(away)
     )
     on = (rand(b, 1, 1, 1) < chance).to(image)
-    relit = lab_to_rgb(lab + on * near * (1.0 - keep) * change).clamp(-1, 1)
+    relit = lab_to_rgb(lab + on * near * change).clamp(-1, 1)
     return torch.where(keep > 0.5, image, relit)
 
 
-def context_l1(
-    output: Tensor,
-    target: Tensor,
-    keep: Tensor,
-    valid: Tensor,
-    near_gain: float = 3.0,
-    near_scale: float = 12.0,
-) -> Tensor:
-    """Mean L1 over the context pixels inside the photo, weighted up near the face (× 1 +
-    ``near_gain`` · exp(−distance / ``near_scale``)), where a lighting mismatch shows most."""
-    context = (1.0 - keep) * valid
-    weight = context * (1.0 + near_gain * torch.exp(-distance_to(keep) / near_scale))
-    return ((output - target).abs() * weight).sum() / (weight.sum() * 3).clamp_min(1e-6)
-
-
-__all__ = ["WIDTHS", "ContextHarmoniser", "context_l1", "relight_context"]
+__all__ = ["WIDTHS", "ContextHarmoniser", "relight_context"]
