@@ -33,7 +33,7 @@ CASES = [
     # unknown group options: every valid option on the same line
     (
         ["experiment=nope"],
-        "lfw_cpu, lfw_cpu_progan, lfw_quickstart, lfw_swap_cpu, lfw_swap_cpu_composite_d, lfw_swap_cpu_wide, paper_cascaded",
+        "lfw_cpu, lfw_cpu_progan, lfw_harmoniser, lfw_quickstart, lfw_swap_cpu, lfw_swap_cpu_composite_d, lfw_swap_cpu_wide, paper_cascaded",
     ),
     (["data=nope"], "folder, lfw, pairs, pairs_sample, sample"),
     (["mask=nope"], "mask=nope"),

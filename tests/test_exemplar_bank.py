@@ -294,3 +294,93 @@ def test_the_bank_command_compares_with_a_reference(tmp_path, monkeypatch, capfd
         bank.main()
     out = capfd.readouterr().out
     assert info.value.code == 2 and "is not the bank" in out and "differs in" in out
+
+
+# ---------------------------------------------------------------- the context harmoniser
+
+
+def _harmoniser_checkpoint(path: Path, seed: int = 0, iteration: int = 5):
+    """A training checkpoint of a small harmoniser with random, non-zero weights (as
+    ``python -m facectx.train experiment=lfw_harmoniser`` writes), and the network."""
+    from facectx.checkpoint import CheckpointMeta
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    net = ContextHarmoniser(width=0.25)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+    meta = CheckpointMeta("harmoniser", {"width": 0.25, "scale": 2}, iteration=iteration)
+    state = {f"generator.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "facectx": meta.to_dict()}, path)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def with_harmoniser(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("harm")
+    net = _harmoniser_checkpoint(folder / "last.ckpt")
+    summary = _pack(folder / "bank.pt", max_faces=12, harmoniser=folder / "last.ckpt")
+    return summary, net
+
+
+def test_a_bank_carries_its_harmoniser(with_harmoniser, tmp_path):
+    summary, net = with_harmoniser
+    loaded = load_bank(summary.path)
+    assert loaded.meta["format"] == 2
+    assert loaded.meta["harmoniser"] == {"width": 0.25, "scale": 2, "iteration": 5}
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    kept = torch.zeros(2, 1, 64, 64)
+    kept[..., 16:48, 16:48] = 1
+    valid = torch.ones_like(kept)
+    with torch.no_grad():
+        assert torch.equal(loaded.harmoniser(x, kept, valid), net(x, kept, valid))
+    # same checkpoint, same bytes; a bank without one is format 1 and has none
+    again = _pack(tmp_path / "again.pt", max_faces=12, harmoniser=summary.path.parent / "last.ckpt")
+    assert again.sha256 == summary.sha256
+    plain = load_bank(_pack(tmp_path / "plain.pt", max_faces=12).path)
+    assert plain.harmoniser is None and plain.meta["format"] == 1
+
+
+def test_harmoniser_weights_are_compared_exactly(with_harmoniser, tmp_path):
+    from facectx.pretrained.exemplar_bank import compare_banks
+
+    summary, _ = with_harmoniser
+    _harmoniser_checkpoint(tmp_path / "other.ckpt", seed=1)
+    other = _pack(tmp_path / "other.pt", max_faces=12, harmoniser=tmp_path / "other.ckpt")
+    result = compare_banks(other.path, summary.path)
+    assert not result.same and result.mismatched == ("harmoniser",)
+
+
+def test_a_bank_whose_harmoniser_does_not_fit_is_named(with_harmoniser, tmp_path):
+    summary, _ = with_harmoniser
+    record = torch.load(summary.path, weights_only=True)
+    dropped = {k: v for k, v in record.items() if k != "harmoniser"}
+    torch.save(dropped, tmp_path / "dropped.pt")
+    with pytest.raises(BankError, match=r"dropped\.pt is a corrupt exemplar bank: no harmoniser"):
+        load_bank(tmp_path / "dropped.pt")
+    record["facectx"]["harmoniser"]["width"] = 0.5
+    torch.save(record, tmp_path / "wider.pt")
+    with pytest.raises(BankError, match=r"wider\.pt: its context harmoniser does not load"):
+        load_bank(tmp_path / "wider.pt")
+
+
+def test_packing_refuses_a_checkpoint_that_is_not_a_harmoniser_before_packing(tmp_path):
+    from facectx.checkpoint import CheckpointError
+
+    torch.save({"facectx": {"kind": "cascade", "generator": {}}, "state_dict": {}}, tmp_path / "g")
+    with pytest.raises(CheckpointError, match="not a facectx harmoniser checkpoint"):
+        _pack(tmp_path / "bank.pt", harmoniser=tmp_path / "g")
+    assert not (tmp_path / "bank.pt").exists()
+
+
+def test_the_evaluation_method_uses_the_banks_harmoniser_unless_told_not_to(with_harmoniser):
+    from facectx.evaluation.exemplar import Exemplar
+
+    summary, _ = with_harmoniser
+    on = Exemplar(weights=NO_ID, bank=str(summary.path))
+    off = Exemplar(weights=NO_ID, bank=str(summary.path), harmoniser=False)
+    for method in (on, off):
+        method.setup(128, torch.device("cpu"))
+    assert on.model.harmoniser is not None and off.model.harmoniser is None
+    assert "context harmoniser" in on.describe() and "harmoniser" not in off.describe()

@@ -105,14 +105,14 @@ def test_same_seed_same_portraits_other_seed_others(bank_file, faces):
         "landmarks": list(faces["landmarks"].numpy()),
         "valid": list(faces["valid"][:, 0].numpy()),
     }
-    model = _model(bank_file, samples=3, top=12)
+    model = _model(bank_file, samples=3, top=40)  # more than the pool × K fitted
     first = model.hallucinate_uint8(images, keeps, **extra)
     assert first.shape == (4, 3, 128, 128, 3) and first.dtype == np.uint8
     kept = model.kept(faces["masked"], faces["mask"])[:, 0].numpy() > 0.5
     keep = np.broadcast_to(kept[:, None, :, :, None], first.shape)
     given = np.broadcast_to(np.stack(images)[:, None], first.shape)
     assert np.array_equal(first[keep], given[keep])  # face pixels exact, in every sample
-    again = _model(bank_file, samples=3, top=12).hallucinate_uint8(images, keeps, **extra)
+    again = _model(bank_file, samples=3, top=40).hallucinate_uint8(images, keeps, **extra)
     assert np.array_equal(first, again)
     assert np.array_equal(first, model.hallucinate_uint8(images, keeps, **extra, seed=0))
     assert not np.array_equal(first, model.hallucinate_uint8(images, keeps, **extra, seed=1))
@@ -158,8 +158,12 @@ def test_the_shipped_bank_loads_offline_with_its_pinned_checksum():
     """The default portrait model ships in the package: found, sha256-verified, loaded."""
     model = Hallucinator.from_pretrained()
     assert isinstance(model, ExemplarHallucinator) and model.size == 128
-    assert model.source.startswith(f"pretrained:{NAME}@ae46c0d22b1a")
+    assert model.source.startswith(f"pretrained:{NAME}@f307fb691224")
     assert len(model.packed.bank) == 3363
+    # with its context harmoniser, trained 7,000 iterations, and the pool of 4 with accept 26
+    assert model.packed.meta["harmoniser"] == {"width": 1.0, "scale": 2, "iteration": 7000}
+    assert model.model.harmoniser is not None
+    assert model.model.pool == 4 and model.model.accept == 26.0
 
 
 def test_the_hulls_dark_rim_gets_context_and_the_rest_stays(bank_file, faces):
@@ -192,20 +196,54 @@ def test_pool_keeps_the_face_and_names_itself_in_the_digest(bank_file, faces, mo
     pool 1 is the plain model's digest."""
     extra = {"landmarks": faces["landmarks"], "valid": faces["valid"]}
     masked, mask = faces["masked"], faces["mask"]
-    plain, pooled = _model(bank_file, samples=2), _model(bank_file, samples=2, pool=3)
+    plain, pooled = _model(bank_file, samples=2, pool=1), _model(bank_file, samples=2, pool=3)
     a, b = plain(masked, mask, **extra), pooled(masked, mask, **extra)
     assert a.shape == b.shape == (4, 2, 3, 128, 128)
     keep = pooled.kept(masked, mask)[:, None].expand_as(b) > 0.5
     assert torch.equal(b[keep], masked[:, None].expand_as(b)[keep])
     assert not torch.equal(a, b)  # another choice for at least one face
     assert pooled.digest() != plain.digest()
-    assert plain.digest() == _model(bank_file, samples=2, pool=1).digest()
+    assert plain.digest() == _model(bank_file, samples=2, pool=1, accept=None).digest()
     # accept changes the pick, so it names itself too; without a pool it changes nothing
-    assert _model(bank_file, samples=2, pool=3, accept=26.0).digest() != pooled.digest()
-    assert _model(bank_file, samples=2, accept=26.0).digest() == plain.digest()
+    assert _model(bank_file, samples=2, pool=3, accept=None).digest() != pooled.digest()
+    # the shipped default: a pool of 4 with accept 26
+    assert (
+        _model(bank_file, samples=2).digest()
+        == _model(bank_file, samples=2, pool=4, accept=26.0).digest()
+    )
     # a revision of the fitting code gives other portraits from the same bank file
     import facectx.inference.exemplar as module
 
     before = plain.digest()
     monkeypatch.setattr(module, "FIT_REVISION", module.FIT_REVISION + 1)
     assert plain.digest() != before
+
+
+def test_the_banks_harmoniser_relights_only_the_context(faces, tmp_path):
+    """A bank holding a harmoniser: its portraits keep the face pixels the plain fit keeps,
+    change the context, and name the choice in the digest."""
+    from facectx.checkpoint import CheckpointMeta
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    net = ContextHarmoniser(width=0.25)
+    torch.nn.init.normal_(net.head.weight, std=0.05)  # a harmoniser that does something
+    meta = CheckpointMeta("harmoniser", {"width": 0.25, "scale": 2}, iteration=1)
+    state = {f"generator.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "facectx": meta.to_dict()}, tmp_path / "h.ckpt")
+    weights = {"shape": 1.0, "colour": 1.0, "hull": 1.0, "coverage": 1.0}
+    bank = pack_bank(
+        sample_root(),
+        tmp_path / "bank.pt",
+        feature=None,
+        weights=weights,
+        progress=False,
+        harmoniser=tmp_path / "h.ckpt",
+    ).path
+    on, off = _model(bank), _model(bank, harmoniser=False)
+    args = (faces["masked"], faces["mask"])
+    kw = {"landmarks": faces["landmarks"], "valid": faces["valid"]}
+    a, b = on(*args, **kw), off(*args, **kw)
+    kept = on.kept(*args).expand_as(a) > 0.5
+    assert torch.equal(a[kept], b[kept]) and torch.equal(a[kept], faces["masked"][kept])
+    assert (a - b).abs()[~kept].mean() > 1e-3
+    assert on.digest() != off.digest()

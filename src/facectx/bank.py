@@ -2,7 +2,8 @@
 
 The command line only: compose ``conf/bank.yaml``, make one library call
 (:func:`facectx.inference.exemplar.pack_bank`: the prepared folder's faces, their pictures as
-JPEG, landmarks, masks, retrieval descriptors and identity features in one deterministic file),
+JPEG, landmarks, masks, retrieval descriptors and identity features, and the trained context
+harmoniser when ``harmoniser=`` names its checkpoint, in one deterministic file),
 print what it wrote. The file runs as ``ckpt=FILE`` (``ExemplarHallucinator``) and as
 ``method=exemplar`` with ``bank=FILE``. In Python use :mod:`facectx.inference.exemplar`.
 """
@@ -37,6 +38,7 @@ def run(cfg) -> BankSummary:
         batch_size=int(cfg.batch_size),
         device=str(cfg.device),
         progress=bool(cfg.progress),
+        harmoniser=None if cfg.get("harmoniser") is None else str(cfg.harmoniser),
     )
     print(
         f"exemplar bank -> {summary.path}: {summary.bytes / 2**20:.1f} MB, {summary.faces} "

@@ -54,12 +54,13 @@ def checkpoint_error(path: str | os.PathLike, e: BaseException) -> CheckpointErr
 #: Where each kind keeps its inference network's constructor arguments in the on-disk record
 #: (the keys facectx has always written: ``CascadeGenerator(**generator)``,
 #: ``SwapInpaint.from_config(model)``).
-INIT_ARGS_KEY = {"cascade": "generator", "swapinpaint": "model"}
-_LABEL = {"cascade": "cascade", "swapinpaint": "SwapInpaint"}
+INIT_ARGS_KEY = {"cascade": "generator", "swapinpaint": "model", "harmoniser": "harmoniser"}
+_LABEL = {"cascade": "cascade", "swapinpaint": "SwapInpaint", "harmoniser": "harmoniser"}
 _WRITTEN_BY = {
     "cascade": "a checkpoint written by `python -m facectx.train` with model=cascade (or progan)",
     "swapinpaint": "a checkpoint written by `python -m facectx.train "
     "experiment=swapinpaint_quickstart` (or another swapinpaint experiment)",
+    "harmoniser": "a checkpoint written by `python -m facectx.train experiment=lfw_harmoniser`",
 }
 _CORE_KEYS = ("kind", "version", "ema", "frame", "iteration")
 
@@ -71,7 +72,8 @@ class CheckpointMeta:
 
     Attributes:
         kind: ``cascade`` (the cascade and ProGAN, whose final checkpoint is a one-block
-            cascade) or ``swapinpaint``.
+            cascade), ``swapinpaint`` or ``harmoniser`` (the exemplar model's context
+            harmoniser).
         init_args: the inference network's constructor arguments.
         ema: whether the state dict holds EMA weights (``generator_ema.*``).
         frame: the canonical frame of the training data (its ``meta.json``); None when unknown

@@ -22,6 +22,7 @@ from facectx._conf import ConfigError
 from facectx.evaluation.baselines import _cache_key, _progress, _train_faces
 from facectx.evaluation.method import Method, Prediction, cache_path
 from facectx.zoo.exemplar import (
+    ACCEPT,
     DEFAULT_WEIGHTS,
     POOL,
     RIM,
@@ -74,6 +75,9 @@ class Exemplar(Method):
             retrieval's order is kept (``ExemplarModel``'s ``accept``; null = order by the
             whole-ring residual alone; ``facectx.zoo.exemplar.ACCEPT``, 26, was chosen on LFW
             val).
+        harmoniser: with ``bank``, re-light each output's context with the bank's context
+            harmoniser (``facectx.zoo.harmoniser``) when it holds one; False = the fit's
+            outputs as they are. A folder (``train_root``) has none.
         inpaint_invalid: inpaint where the exemplar's photo has no pixels before pasting.
         align: warp the exemplar by the similarity that best maps its landmarks onto the
             input's (the frames are eye-aligned already, so this fixes only residual offsets).
@@ -110,7 +114,8 @@ class Exemplar(Method):
         black_invalid: bool = True,
         rim: float = RIM,
         pool: int = POOL,
-        accept: float | None = None,
+        accept: float | None = ACCEPT,
+        harmoniser: bool = True,
         inpaint_invalid: bool = True,
         align: bool = False,
         outline: bool = True,
@@ -159,6 +164,7 @@ class Exemplar(Method):
                 f"exemplar: accept must be a seam residual >= 0 or null, got {accept}"
             )
         self.accept = None if accept is None else float(accept)
+        self.use_harmoniser = bool(harmoniser)
         self.cache_dir = cache_dir
         self.batch_size = int(batch_size)
         self.faces = None
@@ -174,9 +180,11 @@ class Exemplar(Method):
             from facectx.pretrained import load
 
             self.net = load(self.feature, path=self.feature_path).to(device)
+        harmoniser = None
         if self.bank_file is not None:
             source = self._packed(size)
             self.bank = source.bank
+            harmoniser = source.harmoniser if self.use_harmoniser else None
         else:
             self.faces = _train_faces(self.train_root, self.train_split, size, "exemplar")
             self.bank = self._bank()
@@ -194,6 +202,7 @@ class Exemplar(Method):
             self.rim,
             self.pool,
             self.accept,
+            harmoniser,
         )
 
     def _packed(self, size: int):
@@ -326,6 +335,8 @@ class Exemplar(Method):
         fit += f", black_invalid={self.black_invalid}, rim={self.rim:g}, pool={self.pool}"
         if self.pool > 1 and self.accept is not None:
             fit += f", accept={self.accept:g}"
+        if self.model is not None and self.model.harmoniser is not None:
+            fit += ", context harmoniser"
         pick = f"candidate {self.sample}" + (
             f" drawn among the best {self.top} (seed {self.seed})" if self.top > 1 else ""
         )

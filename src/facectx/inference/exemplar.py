@@ -26,7 +26,14 @@ from torch import Tensor
 
 from facectx.inference.portrait_model import PortraitModel
 from facectx.pretrained.exemplar_bank import PackedBank, load_bank
-from facectx.zoo.exemplar import FIT_REVISION, POOL, RIM, ExemplarModel, model_settings
+from facectx.zoo.exemplar import (
+    ACCEPT,
+    FIT_REVISION,
+    POOL,
+    RIM,
+    ExemplarModel,
+    model_settings,
+)
 
 log = logging.getLogger("facectx")
 
@@ -77,6 +84,7 @@ def pack_bank(
     batch_size: int = 64,
     device: str = "cpu",
     progress: bool = True,
+    harmoniser: str | os.PathLike | None = None,
 ) -> BankSummary:
     """Pack the faces of a prepared folder into one exemplar bank file (deterministic bytes).
 
@@ -95,6 +103,8 @@ def pack_bank(
         batch_size: faces described at a time.
         device: where the identity network runs.
         progress: show a progress bar.
+        harmoniser: training checkpoint of a context harmoniser to store with the faces
+            (``facectx.pretrained.exemplar_bank.read_harmoniser``); None = none.
     """
     from torch.utils.data import DataLoader
 
@@ -103,7 +113,12 @@ def pack_bank(
     from facectx.folderjob import progress_bar
     from facectx.masks.kinds import face_hull
     from facectx.pixels import to_uint8
-    from facectx.pretrained.exemplar_bank import encode_jpeg, pack_bits, write_bank
+    from facectx.pretrained.exemplar_bank import (
+        encode_jpeg,
+        pack_bits,
+        read_harmoniser,
+        write_bank,
+    )
     from facectx.pretrained.registry import sha256sum
     from facectx.zoo.exemplar import describe_faces
 
@@ -114,6 +129,9 @@ def pack_bank(
     if not 1 <= int(quality) <= 95:
         raise ValueError(f"quality must be in 1..95, got {quality}")
     root = Path(train_root).expanduser().resolve()
+    harmoniser_info, harmoniser_state = (
+        read_harmoniser(harmoniser) if harmoniser is not None else (None, None)
+    )  # a wrong checkpoint fails before minutes of packing
     rows = select_rows(read_manifest(root, split), one_per_person, max_faces)
     if not rows:
         raise ValueError(f"no faces to pack in {root} (split={split!r}, max_faces={max_faces})")
@@ -161,6 +179,8 @@ def pack_bank(
         "fit": fit,
         "hull": "stored" if hull_differs else "landmarks",
     }
+    if harmoniser_info is not None:
+        meta["harmoniser"] = harmoniser_info
     if hull_differs:
         log.info("bank: stored hulls are not the landmarks' convex hull: storing them")
     path = write_bank(
@@ -176,6 +196,7 @@ def pack_bank(
         identity=torch.cat(parts["ident"]) if net is not None else None,
         hull_bits=np.concatenate(parts["hull"]) if hull_differs else None,
         ring=torch.cat([d["ring"] for d in desc]),
+        harmoniser=harmoniser_state,
     )
     return BankSummary(
         path, len(faces), path.stat().st_size, sha256sum(path), time.perf_counter() - t0
@@ -219,8 +240,11 @@ class ExemplarHallucinator(PortraitModel):
         pool: candidates fitted per portrait; of ``pool`` × K, the K that meet the face best
             are kept (``ExemplarModel.portraits``; 1 = retrieval's first K, fastest).
         accept: with ``pool`` > 1, the worst-sector seam residual at or below which retrieval's
-            order stands (``ExemplarModel``; ``facectx.zoo.exemplar.ACCEPT`` = 26 is the value
-            chosen on LFW val); None = the K lowest whole-ring residuals of all ``pool`` × K.
+            order stands (``ExemplarModel``; the default, ``facectx.zoo.exemplar.ACCEPT`` = 26,
+            was chosen on LFW val); None = the K lowest whole-ring residuals of all ``pool`` × K.
+        harmoniser: re-light each portrait's context to its face with the bank's context
+            harmoniser (``facectx.zoo.harmoniser``) when the bank holds one; False = the
+            fit's portraits as they are.
     """
 
     sampling = True
@@ -239,7 +263,8 @@ class ExemplarHallucinator(PortraitModel):
         feature_path: str | None = None,
         rim: float = RIM,
         pool: int = POOL,
-        accept: float | None = None,
+        accept: float | None = ACCEPT,
+        harmoniser: bool = True,
     ) -> None:
         self.packed = bank
         self.samples, self.seed = 1, int(seed)
@@ -271,6 +296,7 @@ class ExemplarHallucinator(PortraitModel):
             rim=rim,
             pool=pool,
             accept=accept,
+            harmoniser=bank.harmoniser if harmoniser else None,
         )
         self._warned = False
 
@@ -288,7 +314,8 @@ class ExemplarHallucinator(PortraitModel):
         top: int = 1,
         rim: float = RIM,
         pool: int = POOL,
-        accept: float | None = None,
+        accept: float | None = ACCEPT,
+        harmoniser: bool = True,
     ) -> ExemplarHallucinator:
         """A bank file written by ``python -m facectx.bank`` (:func:`pack_bank`)."""
         return cls(
@@ -300,6 +327,7 @@ class ExemplarHallucinator(PortraitModel):
             rim=rim,
             pool=pool,
             accept=accept,
+            harmoniser=harmoniser,
         )
 
     def kept(self, masked: Tensor, mask: Tensor) -> Tensor:
@@ -314,9 +342,10 @@ class ExemplarHallucinator(PortraitModel):
         return k
 
     def digest(self) -> str:
-        """The bank file's sha256 (16 digits) with the draw's ``top``, ``pool`` and ``accept``
-        and the fitting code's :data:`~facectx.zoo.exemplar.FIT_REVISION`: what changes
-        outputs (``accept`` only counts with a pool)."""
+        """The bank file's sha256 (16 digits) with the draw's ``top``, ``pool`` and ``accept``,
+        whether the bank's harmoniser is left out, and the fitting code's
+        :data:`~facectx.zoo.exemplar.FIT_REVISION`: what changes outputs (``accept`` only
+        counts with a pool)."""
         import hashlib
 
         from facectx.pretrained.registry import sha256sum
@@ -325,6 +354,8 @@ class ExemplarHallucinator(PortraitModel):
         pool = f"|pool={self.model.pool}" if self.model.pool != 1 else ""
         if self.model.pool != 1 and self.model.accept is not None:
             pool += f"|accept={self.model.accept:g}"
+        if self.packed.harmoniser is not None and self.model.harmoniser is None:
+            pool += "|harmoniser=off"
         made = f"{made_of}|top={self.top}{pool}|fit={FIT_REVISION}"
         return hashlib.sha256(made.encode()).hexdigest()[:16]
 

@@ -22,6 +22,10 @@ without the dataset (``ExemplarHallucinator``, ``Exemplar(bank=...)``). Record::
     colour_mean/std float32 (N, 3) Lab statistics of the visible face (``describe_faces``)
     ring            float32 (N, SECTORS, 3) the seam term's outer rings (``ring_colours``; NaN
                     = no pixel), optional: computed from the pictures on load when absent
+    harmoniser      optional (format 2): the float32 state dict of the context harmoniser
+                    (``facectx.zoo.harmoniser.ContextHarmoniser``) that re-lights every fitted
+                    context; its constructor arguments and training iteration are in the
+                    metadata's ``harmoniser``
 
 The shape, hull and valid descriptors are computed again on load from the landmarks and masks
 (the same functions as for a prepared folder, so they are equal). Writing is deterministic: the
@@ -55,7 +59,9 @@ from facectx.zoo.exemplar import (
 )
 
 KIND = "exemplar_bank"
-FORMAT = 1
+#: the newest format this facectx reads; a bank is written as format 1 unless it holds a
+#: harmoniser (2), which an older facectx would ignore and so give other portraits
+FORMAT = 2
 #: JPEG chroma subsampling of the pictures (Pillow's 2 = 4:2:0), fixed so bytes are reproducible
 SUBSAMPLING = 2
 #: faces whose masks are rasterised at a time on load (bounds the memory of the descriptors)
@@ -96,6 +102,7 @@ def write_bank(
     identity: Tensor | None = None,
     hull_bits: np.ndarray | None = None,
     ring: Tensor | None = None,
+    harmoniser: Mapping[str, Tensor] | None = None,
 ) -> Path:
     """Write a bank record (layout in the module docstring) to ``path`` atomically.
 
@@ -111,12 +118,14 @@ def write_bank(
         hull_bits: (N, B) packed face hulls, when they are not the landmarks' hull; None = drawn
             again from the landmarks on load.
         ring: (N, SECTORS, 3) outer rings of the seam term; None = computed on load.
+        harmoniser: the context harmoniser's state dict (stored in float32); ``meta`` must
+            then hold its ``harmoniser`` record (:func:`read_harmoniser`). None = none.
     """
     n = len(ids)
     offsets = np.zeros(n + 1, np.int64)
     offsets[1:] = np.cumsum([len(b) for b in jpegs])
     record: dict[str, Any] = {
-        "facectx": {"kind": KIND, "format": FORMAT, **meta},
+        "facectx": {"kind": KIND, "format": 1 if harmoniser is None else 2, **meta},
         "ids": [str(i) for i in ids],
         "persons": [str(p) for p in persons],
         "jpeg": torch.frombuffer(bytearray(b"".join(jpegs)), dtype=torch.uint8),
@@ -132,6 +141,10 @@ def write_bank(
         record["identity"] = identity.detach().cpu().to(torch.float16).contiguous()
     if ring is not None:
         record["ring"] = ring.detach().float().cpu().contiguous()
+    if harmoniser is not None:
+        record["harmoniser"] = {
+            k: v.detach().float().cpu().contiguous() for k, v in harmoniser.items()
+        }
     _check(record, Path(path))
     return save_record(record, path)
 
@@ -194,6 +207,11 @@ def _check(record: dict, path: Path) -> None:
     ident = record.get("identity")
     if not problems and ident is not None and (ident.ndim != 2 or len(ident) != n):
         problems.append(f"identity {tuple(ident.shape)} for {n} faces")
+    has_state, has_meta = "harmoniser" in record, isinstance(meta.get("harmoniser"), Mapping)
+    if has_state != has_meta:
+        problems.append(
+            "harmoniser weights without their record" if has_state else "no harmoniser weights"
+        )
     if problems:
         raise BankError(f"{path} is a corrupt exemplar bank: {'; '.join(problems)}")
 
@@ -249,6 +267,24 @@ class PackedBank:
             valid=self._small(self.valids, n),
             ring=record["ring"].float() if "ring" in record else self._rings(n),
         )
+        self.harmoniser = (
+            self._harmoniser(self.meta["harmoniser"], record["harmoniser"])
+            if "harmoniser" in record
+            else None
+        )
+
+    def _harmoniser(self, info: Mapping[str, Any], state: Mapping[str, Tensor]):
+        """The stored context harmoniser, ready for inference (BankError when its weights do
+        not fit its record)."""
+        from facectx.zoo.harmoniser import ContextHarmoniser
+
+        try:
+            net = ContextHarmoniser(width=float(info["width"]), scale=int(info["scale"]))
+            net.load_state_dict(dict(state))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise BankError(f"{self.path}: its context harmoniser does not load ({first})") from e
+        return net.eval().requires_grad_(False)
 
     def __len__(self) -> int:
         return len(self.bank)
@@ -415,9 +451,47 @@ def compare_banks(built: str | os.PathLike, reference: str | os.PathLike) -> Ban
         elif torch.is_tensor(x) and torch.is_tensor(y):
             if x.shape != y.shape or not torch.equal(x, y):
                 mismatched.append(key)
+        elif key == "harmoniser" and isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys() or not all(_same_tensor(x[k], y[k]) for k in x):
+                mismatched.append(key)
         elif x != y:
             mismatched.append(key)
     return BankComparison(False, tuple(mismatched), floats)
+
+
+def _same_tensor(x: Any, y: Any) -> bool:
+    return torch.is_tensor(x) and torch.is_tensor(y) and x.shape == y.shape and torch.equal(x, y)
+
+
+def read_harmoniser(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """A trained context harmoniser from its training checkpoint (``python -m facectx.train
+    experiment=lfw_harmoniser``): its bank record (constructor arguments and iteration) and
+    float32 state dict, the EMA weights when the run kept them. ``CheckpointError`` naming the
+    file when it is not a harmoniser checkpoint."""
+    from facectx.checkpoint import load_checkpoint, read_meta
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    path = Path(path).expanduser()
+    ckpt = load_checkpoint(path)
+    meta = read_meta(ckpt, path, kind="harmoniser")
+    prefix = "generator_ema." if meta.ema else "generator."
+    state = {
+        k[len(prefix) :]: v.float().contiguous()
+        for k, v in ckpt.get("state_dict", {}).items()
+        if k.startswith(prefix)
+    }
+    info = {
+        "width": float(meta.init_args["width"]),
+        "scale": int(meta.init_args["scale"]),
+        "iteration": meta.iteration,
+    }
+    try:
+        ContextHarmoniser(width=info["width"], scale=info["scale"]).load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: its harmoniser weights do not fit its record ({str(e).splitlines()[0]})"
+        ) from e
+    return info, state
 
 
 def resolve_bank(spec: str | os.PathLike) -> Path:
@@ -456,6 +530,7 @@ __all__ = [
     "is_bank",
     "load_bank",
     "pack_bits",
+    "read_harmoniser",
     "resolve_bank",
     "write_bank",
 ]

@@ -703,14 +703,17 @@ register(
     )
 )
 
-# The exemplar model's bank (facectx.pretrained.exemplar_bank), run by ExemplarHallucinator.
-# Rebuilt byte for byte from a prepared LFW (docs/results.md §4, docs/model_card.md) by
+# The exemplar model's bank (facectx.pretrained.exemplar_bank), run by ExemplarHallucinator,
+# with its context harmoniser inside. Rebuilt from a prepared LFW and the harmoniser's training
+# checkpoint (docs/exemplar.md, docs/results.md §4, docs/model_card.md) by
+#   python -m facectx.train experiment=lfw_harmoniser data.root=/abs/lfw_prepared
 #   python -m facectx.bank train_root=/abs/lfw_prepared split=train \
+#       harmoniser=/abs/RUN/checkpoints/last.ckpt \
 #       output=src/facectx/assets/pretrained/exemplar_bank_lfw128.pt
 EXEMPLAR_BANK_LFW128_SHA256: str | None = (
-    "ae46c0d22b1aadc466f2f7047ce8f7138ce067531c53906d4b99039046ef6130"
+    "f307fb6912244991af96a2746085b2ed8fbb8d8fb8f7046a79920b2eff6e7225"
 )
-EXEMPLAR_BANK_LFW128_SIZE: int | None = 16333581
+EXEMPLAR_BANK_LFW128_SIZE: int | None = 21182769
 
 register(
     Entry(

@@ -13,8 +13,10 @@ the face it is given stays exact.
 It works at half resolution (the fields it corrects are smooth) and returns a residual that is
 upsampled and added to the context, so fine texture passes through untouched.
 
-Status (issue 28, docs/results.md §4, "Twelfth round"): a spike trained 50 min on the 2-core CPU
-raised ρ on Caltech by 0.0009 and lowered FID there; it is not wired into the shipped model yet.
+Trained by ``python -m facectx.train experiment=lfw_harmoniser``
+(:mod:`facectx.modules.harmoniser`) and packed into the exemplar bank
+(``python -m facectx.bank ... harmoniser=CKPT``); the shipped ``exemplar-lfw-128`` carries one
+(docs/exemplar.md, step 6; docs/results.md §4, thirteenth round).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class ContextHarmoniser(nn.Module):
         if scale < 1:
             raise ValueError(f"scale must be >= 1, got {scale}")
         c = [scale_channels(w, width) for w in WIDTHS]
-        self.scale = scale
+        self.width = float(width)
+        self.scale = int(scale)
         self.enc = nn.ModuleList(
             [_block(5, c[0]), _block(c[0], c[1]), _block(c[1], c[2]), _block(c[2], c[3])]
         )
