@@ -62,6 +62,9 @@ CASES = [
     (["experiment=swapinpaint_quickstart", "model.width=0"], "model.width=0"),
     (["experiment=lfw_swap_cpu_wide", "loss.late_start=-3"], "loss.late_start=-3"),
     (["experiment=lfw_swap_cpu_wide", "loss.late_identity_grad=grey"], "rgb, gray"),
+    (["experiment=lfw_harmoniser", "model.harmoniser.width=0"], "model.harmoniser.width=0"),
+    (["experiment=lfw_harmoniser", "model.optimizer.lr=-1"], "model.optimizer.lr=-1"),
+    (["experiment=lfw_harmoniser", "model.near_scale=0"], "model.near_scale=0"),
     # command-line syntax
     (["data.batch_size=8,16"], "-m"),
     (["data.batch_size=[1"], "data.batch_size=[1"),
