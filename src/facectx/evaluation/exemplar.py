@@ -1,4 +1,4 @@
-"""``exemplar``: non-learned exemplar-guided context (issue 28's first version).
+"""``exemplar``: exemplar-guided context (issue 28).
 
 Ranks the training faces by a weighted mix of identity, pose/shape, face colour, hull overlap
 and context coverage (``facectx.zoo.exemplar``), then pastes the chosen exemplar's context after

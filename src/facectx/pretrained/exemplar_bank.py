@@ -1,6 +1,6 @@
 """The packed exemplar bank: the training faces of the ``exemplar`` model in one file.
 
-The non-learned exemplar model (``facectx.zoo.exemplar``) needs, for every training face, its
+The exemplar model (``facectx.zoo.exemplar``) needs, for every training face, its
 picture (the context it lends), its face hull and valid pixels, its landmarks and the retrieval
 descriptors. A packed bank holds them in one ``torch.save`` file, so the model ships and runs
 without the dataset (``ExemplarHallucinator``, ``Exemplar(bank=...)``). Record::

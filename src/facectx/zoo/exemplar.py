@@ -1,5 +1,6 @@
-"""Exemplar-guided context, non-learned: retrieve training faces that match the input, then fit
-one's context to the input face (colour transfer, seam correction) and paste it.
+"""Exemplar-guided context: retrieve training faces that match the input, then fit one's context
+to the input face (colour transfer, seam correction) and paste it; the fitting is hand-set, and
+an optional learned harmoniser (``facectx.zoo.harmoniser``) re-lights the result.
 
 The real texture (hair, clothes, background) comes from the exemplar; the functions here only
 fix what a plain paste gets wrong. Everything is a small pure function on batched tensors so a
