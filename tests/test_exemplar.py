@@ -515,3 +515,32 @@ def test_a_harmoniser_relights_only_the_context_after_the_fit(ranked, batch):
     context = (~kept) & (batch["valid"].expand_as(out) > 0.5)
     assert (out[context] - plain[context]).mean() > 0.1
     assert torch.equal(r_out, r_plain)
+
+
+def test_with_a_pool_the_harmoniser_runs_only_on_the_portraits_kept(ranked, batch):
+    """``pool`` > 1: the pool's candidates are chosen by their fits' seam residual and only the
+    K kept are harmonised, giving what harmonising the plain model's choice gives."""
+    from facectx.zoo.exemplar import ExemplarModel
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    m, query, args, keys, persons = ranked
+    net = ContextHarmoniser(width=0.25).eval()
+    with torch.no_grad():
+        net.head.bias.fill_(0.3)
+    seen = []
+
+    def harmoniser(x, kept, valid):
+        seen.append(len(x))
+        return net(x, kept, valid)
+
+    common = {"fit": m.settings, "rim": m.rim, "pool": 3, "accept": 26.0}
+    plain = ExemplarModel(m.bank, m.source, None, m.weights, **common)
+    relit = ExemplarModel(m.bank, m.source, None, m.weights, **common, harmoniser=harmoniser)
+    out_plain, rows_plain = plain.portraits(query, 2, keys, *args, persons=persons)
+    out, rows = relit.portraits(query, 2, keys, *args, persons=persons)
+    assert torch.equal(rows, rows_plain)  # the choice is the fit's
+    assert seen == [2 * len(keys)]  # one call, on the B × K portraits kept
+    kept = plain.kept(batch["masked"], batch["mask"]).repeat_interleave(2, 0)
+    with torch.no_grad():
+        expected = net(out_plain.flatten(0, 1), kept, batch["valid"].repeat_interleave(2, 0))
+    assert torch.equal(out.flatten(0, 1), expected)

@@ -12,10 +12,10 @@ RNG, so a resumed run re-lights exactly as an uninterrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from facectx.checkpoint import CheckpointMeta
 from facectx.data.transforms import seeded_generator
@@ -82,13 +82,6 @@ class HarmoniserModule(GANModule):
     def configure_optimizers(self):
         return self._optimizer_g(list(self.generator_parameters()))
 
-    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
-        return iter(())
-
-    @property
-    def uses_discriminator(self) -> bool:
-        return False
-
     @staticmethod
     def _inputs(batch: dict) -> tuple[Tensor, Tensor, Tensor]:
         valid = batch["valid"].to(batch["image"].dtype)
@@ -98,12 +91,7 @@ class HarmoniserModule(GANModule):
         """``image`` with its context re-lit (drawn on the CPU, where the generator lives)."""
         with torch.no_grad():
             out = relight_context(image.cpu(), kept.cpu(), generator, **self.relight)
-        layout = (
-            torch.channels_last
-            if image.is_contiguous(memory_format=torch.channels_last)
-            else torch.contiguous_format
-        )
-        return out.to(image.device).contiguous(memory_format=layout)
+        return torch.empty_like(image).copy_(out)  # image's device and memory layout
 
     def loss_terms(self, output: Tensor, image: Tensor, kept: Tensor, valid: Tensor) -> dict:
         """Every term, raw (there is one, weight 1: ``loss`` is it)."""

@@ -448,19 +448,21 @@ def compare_banks(built: str | os.PathLike, reference: str | os.PathLike) -> Ban
                 mismatched.append(key)
             else:
                 floats[key] = float((x.float() - y.float()).nan_to_num().abs().max())
-        elif torch.is_tensor(x) and torch.is_tensor(y):
-            if x.shape != y.shape or not torch.equal(x, y):
-                mismatched.append(key)
-        elif key == "harmoniser" and isinstance(x, dict) and isinstance(y, dict):
-            if x.keys() != y.keys() or not all(_same_tensor(x[k], y[k]) for k in x):
-                mismatched.append(key)
-        elif x != y:
+        elif not _same(x, y):
             mismatched.append(key)
     return BankComparison(False, tuple(mismatched), floats)
 
 
-def _same_tensor(x: Any, y: Any) -> bool:
-    return torch.is_tensor(x) and torch.is_tensor(y) and x.shape == y.shape and torch.equal(x, y)
+def _same(x: Any, y: Any) -> bool:
+    """Exact equality of record parts: tensors by shape and value, dicts (the harmoniser's state
+    dict, the metadata) key by key, anything else by ``==``."""
+    if torch.is_tensor(x) or torch.is_tensor(y):
+        return (
+            torch.is_tensor(x) and torch.is_tensor(y) and x.shape == y.shape and torch.equal(x, y)
+        )
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    return x == y
 
 
 def read_harmoniser(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:

@@ -832,7 +832,8 @@ class ExemplarModel:
             as ``harmoniser(portraits, kept, valid)`` after the fit and returning the kept face
             pixels exact (``facectx.zoo.harmoniser.ContextHarmoniser``); None = the fit's
             portraits as they are. The caller's, like ``rim``. :func:`seam_residual`, which
-            ``pool`` and ``accept`` read, is measured on the fit before it.
+            ``pool`` and ``accept`` read, is measured on the fit before it, and with ``pool``
+            > 1 it runs only on the portraits kept.
     """
 
     def __init__(
@@ -935,11 +936,13 @@ class ExemplarModel:
         kept: Tensor | None = None,
         ring_source: Tensor | None = None,
         with_residual: bool = False,
+        harmonise: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """(B, 3, S, S) outputs with bank row ``rows[i]`` as face i's exemplar; the pixels of
         :meth:`kept` are the input's exactly (``kept``, ``ring_source``: :meth:`trimmed`, when
         the caller has them already, as for K samples of the same faces). ``with_residual``:
-        also each output's (B,) :func:`seam_residual`."""
+        also each output's (B,) :func:`seam_residual`. ``harmonise=False`` leaves out the
+        :attr:`harmoniser` (:meth:`portraits` runs it only on the candidates it keeps)."""
         if kept is None or ring_source is None:
             trim = self.trimmed(masked, mask, valid)
             kept = trim[0] if kept is None else kept
@@ -976,7 +979,7 @@ class ExemplarModel:
             # from the face inside and the context outside alike: the outline stays where the
             # hull put it (filling from the face alone moved the jaw out and cost identity)
             out = fill_invalid(out, 1.0 - dropped, radius=2.0)
-        if self.harmoniser is not None:
+        if harmonise and self.harmoniser is not None:
             out = self.harmoniser(out, kept, valid)
         if with_residual:
             sectors = 0 if self.accept is None else ACCEPT_SECTORS
@@ -1027,7 +1030,7 @@ class ExemplarModel:
                 if bool(need.all())
                 else [t if t is None else t[i.to(t.device)] for t in inputs]
             )
-            out, r = self.render(rows[i, c], *part, with_residual=True)
+            out, r = self.render(rows[i, c], *part, with_residual=True, harmonise=False)
             outs[i.to(outs.device), c], res[i, c] = out, r.cpu()
             if self.accept is not None and c + 1 >= k:
                 need &= (res <= self.accept).sum(1) < k
@@ -1039,7 +1042,13 @@ class ExemplarModel:
             rank = torch.arange(res.shape[1], dtype=res.dtype).expand_as(res)
             order = torch.where(res <= self.accept, rank - res.shape[1], rank)
         best = order.argsort(dim=1, stable=True)[:, :k]
-        return outs[torch.arange(len(best))[:, None], best.to(outs.device)], rows.gather(1, best)
+        chosen = outs[torch.arange(len(best))[:, None], best.to(outs.device)]
+        if self.harmoniser is not None:  # only the K kept of the pool's fits
+            flat = self.harmoniser(
+                chosen.flatten(0, 1), kept.repeat_interleave(k, 0), valid.repeat_interleave(k, 0)
+            )
+            chosen = flat.view_as(chosen)
+        return chosen, rows.gather(1, best)
 
 
 __all__ = [

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facectx.zoo.exemplar import distance_to, lab_to_rgb, rgb_to_lab
-from facectx.zoo.layers import scale_channels
+from facectx.zoo.layers import check_image, conv3x3, scale_channels
 
 #: channels of the four U-Net levels at ``width`` 1
 WIDTHS: tuple[int, ...] = (32, 64, 128, 128)
@@ -35,10 +35,7 @@ SLOPE = 0.2
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1),
-        nn.LeakyReLU(SLOPE),
-        nn.Conv2d(cout, cout, 3, padding=1),
-        nn.LeakyReLU(SLOPE),
+        conv3x3(cin, cout), nn.LeakyReLU(SLOPE), conv3x3(cout, cout), nn.LeakyReLU(SLOPE)
     )
 
 
@@ -100,13 +97,9 @@ class ContextHarmoniser(nn.Module):
         {0, 1}: pixels inside the photo (outside it, e.g. the black beyond a photo's edge, the
         image is returned as given too).
         """
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B, 3, S, S), got {tuple(image.shape)}")
-        if kept.shape[1:] != (1, *image.shape[2:]) or valid.shape != kept.shape:
-            raise ValueError(
-                f"kept and valid must be (B, 1, {image.shape[2]}, {image.shape[3]}), got "
-                f"{tuple(kept.shape)} and {tuple(valid.shape)}"
-            )
+        check_image(image, "ContextHarmoniser image")
+        for m in (kept, valid):
+            check_image(m, "ContextHarmoniser kept and valid", 1, image.shape[-1])
         out = (image + self.residual(image, kept, valid)).clamp(-1, 1)
         return torch.where((kept < 0.5) & (valid > 0.5), out, image)
 
