@@ -158,7 +158,7 @@ def test_the_shipped_bank_loads_offline_with_its_pinned_checksum():
     """The default portrait model ships in the package: found, sha256-verified, loaded."""
     model = Hallucinator.from_pretrained()
     assert isinstance(model, ExemplarHallucinator) and model.size == 128
-    assert model.source.startswith(f"pretrained:{NAME}@f307fb691224")
+    assert model.source.startswith(f"pretrained:{NAME}@853c62dcddd2")
     assert len(model.packed.bank) == 3363
     # with its context harmoniser, trained 7,000 iterations, and the pool of 4 with accept 26
     assert model.packed.meta["harmoniser"] == {"width": 1.0, "scale": 2, "iteration": 7000}

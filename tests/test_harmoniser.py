@@ -102,3 +102,28 @@ def test_near_face_l1_ignores_the_face_and_weights_the_ring_near_it():
     far = image.clone()
     far[:, :, 0, 8:24] += 0.5  # one row at the frame's top
     assert near_face_l1(near, image, keep, valid) > near_face_l1(far, image, keep, valid)
+
+
+def test_edged_relighting_changes_most_next_to_the_face():
+    size = 64
+    image = torch.zeros(16, 3, size, size)  # flat grey: any change is the re-lighting's
+    keep = torch.zeros(16, 1, size, size)
+    keep[:, :, 24:40, 24:40] = 1
+    plain = relight_context(image, keep, torch.Generator().manual_seed(5), chance=1.0, faded=0)
+    edged = relight_context(
+        image, keep, torch.Generator().manual_seed(5), chance=1.0, faded=0, edged=1.0, edge=6.0
+    )
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    away = torch.maximum((ys - 31.5).abs(), (xs - 31.5).abs()) - 8  # px outside the square
+    near, far = (away > 0) & (away <= 3), away >= 20
+
+    def change(out, where):
+        return (rgb_to_lab(out)[:, 0] - rgb_to_lab(image)[:, 0]).abs()[:, where].mean()
+
+    assert change(edged, near) > 4 * change(edged, far)  # a band at the outline, not beyond
+    assert change(plain, far) > 0.5 * change(plain, near)  # without it: the whole context
+    # edged=0 draws nothing more: the same stream as a call that leaves it out
+    same = relight_context(
+        image, keep, torch.Generator().manual_seed(5), chance=1.0, faded=0, edged=0
+    )
+    assert torch.equal(same, plain)

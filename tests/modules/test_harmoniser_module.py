@@ -42,14 +42,19 @@ def test_the_recipe_composes_to_the_spike_settings(tmp_path):
     assert cfg.model.harmoniser.width == 1.0 and cfg.model.harmoniser.scale == 2
     assert cfg.model.optimizer.lr == 2e-4 and list(cfg.model.optimizer.betas) == [0.9, 0.99]
     assert cfg.trainer.max_steps == 7000 and cfg.data.batch_size == 16 and cfg.data.mirror
+    assert dict(cfg.model.relight) == {"edged": 0.4, "edge": 12.0}  # bands at the outline too
 
 
 def test_training_learns_to_undo_the_relighting(tmp_path):
-    summary = _train(tmp_path, "trainer.max_steps=60", "model.optimizer.lr=1e-3")
+    # whole-context re-lighting only: the recipe's edge bands (``edged``) take the quarter-width
+    # network more than 200 steps to start undoing on the sample (the shipped run's figures are
+    # in docs/exemplar.md); what is tested here is that the loop learns
+    summary = _train(
+        tmp_path, "trainer.max_steps=60", "model.optimizer.lr=1e-3", "model.relight.edged=0"
+    )
     assert summary["status"] == "finished" and summary["iterations"] == 60
     m = summary["metrics"]
     # the same re-lit val faces every time: what is left after the network against before
-    # (60 steps only start it; docs/exemplar.md gives the shipped run's figures)
     assert m["val/context_l1"] < 0.99 * m["val/input_context_l1"], m
     assert (tmp_path / "run" / "samples" / "latest.png").is_file()
 

@@ -711,7 +711,7 @@ register(
 #       harmoniser=/abs/RUN/checkpoints/last.ckpt \
 #       output=src/facectx/assets/pretrained/exemplar_bank_lfw128.pt
 EXEMPLAR_BANK_LFW128_SHA256: str | None = (
-    "f307fb6912244991af96a2746085b2ed8fbb8d8fb8f7046a79920b2eff6e7225"
+    "853c62dcddd214e43b65de80a65342725147c0d66d9829a31a0319a6fa6a615b"
 )
 EXEMPLAR_BANK_LFW128_SIZE: int | None = 21182769
 

@@ -124,6 +124,8 @@ def relight_context(
     faded: float = 0.5,
     fade: float = 8.0,
     chance: float = 0.9,
+    edged: float = 0.0,
+    edge: float = 12.0,
 ) -> Tensor:
     """A training input for :class:`ContextHarmoniser`: ``image`` with its context re-lit.
 
@@ -133,8 +135,12 @@ def relight_context(
     forehead patches and halos of real composites); a*b* get a cast (±``cast``)
     and a field (up to ``cast_field``). With probability ``faded`` the change fades out toward
     the face over e-folding distance up to ``fade`` px, as the seam offset leaves a real paste;
-    with probability 1 − ``chance`` the image is left as it is (the harmoniser must also leave
-    a good context alone). ``keep`` (B, 1, S, S) pixels are never changed.
+    with probability ``edged`` instead it is strongest at the face and fades out away from it
+    over e-folding distance 2 to ``edge`` px: the bands and patches a seam offset or a
+    mismatched forehead leave just outside a real paste's outline (0 = never, and no draw is
+    made, so the other draws are those of a call without it). With probability 1 − ``chance``
+    the image is left as it is (the harmoniser must also leave a good context alone). ``keep``
+    (B, 1, S, S) pixels are never changed.
 
     Every draw comes from ``generator``: the same generator state gives the same inputs.
     """
@@ -158,6 +164,11 @@ def relight_context(
     near = torch.where(
         rand(b, 1, 1, 1) < faded, 1 - torch.exp(-away / falloff), torch.ones_like(away)
     )
+    if edged > 0:
+        reach = 2.0 + rand(b, 1, 1, 1) * max(edge - 2.0, 0.0)
+        near = torch.where(
+            rand(b, 1, 1, 1) < edged, torch.exp(-(away - 1).clamp_min(0) / reach), near
+        )
     on = (rand(b, 1, 1, 1) < chance).to(image)
     relit = lab_to_rgb(lab + on * near * change).clamp(-1, 1)
     return torch.where(keep > 0.5, image, relit)
