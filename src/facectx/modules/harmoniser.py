@@ -12,6 +12,7 @@ RNG, so a resumed run re-lights exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 import torch
@@ -70,9 +71,10 @@ class HarmoniserModule(GANModule):
         )
         self.generator = harmoniser
         self.relight = dict(relight or {})
-        relight_context(  # unknown strengths fail here, not at the first batch
-            torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), torch.Generator(), **self.relight
-        )
+        try:  # unknown strengths fail here, not at the first batch
+            inspect.signature(relight_context).bind_partial(**self.relight)
+        except TypeError as e:
+            raise TypeError(f"relight_context() {e}") from None
         self.near_gain = float(near_gain)
         self.near_scale = float(near_scale)
         self.seed = int(seed)

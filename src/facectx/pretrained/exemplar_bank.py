@@ -125,7 +125,7 @@ def write_bank(
     offsets = np.zeros(n + 1, np.int64)
     offsets[1:] = np.cumsum([len(b) for b in jpegs])
     record: dict[str, Any] = {
-        "facectx": {"kind": KIND, "format": 1 if harmoniser is None else 2, **meta},
+        "facectx": {"kind": KIND, "format": 1 if harmoniser is None else FORMAT, **meta},
         "ids": [str(i) for i in ids],
         "persons": [str(p) for p in persons],
         "jpeg": torch.frombuffer(bytearray(b"".join(jpegs)), dtype=torch.uint8),
@@ -276,15 +276,10 @@ class PackedBank:
     def _harmoniser(self, info: Mapping[str, Any], state: Mapping[str, Tensor]):
         """The stored context harmoniser, ready for inference (BankError when its weights do
         not fit its record)."""
-        from facectx.zoo.harmoniser import ContextHarmoniser
-
         try:
-            net = ContextHarmoniser(width=float(info["width"]), scale=int(info["scale"]))
-            net.load_state_dict(dict(state))
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            first = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            raise BankError(f"{self.path}: its context harmoniser does not load ({first})") from e
-        return net.eval().requires_grad_(False)
+            return harmoniser_net(info, state)
+        except ValueError as e:
+            raise BankError(f"{self.path}: its context harmoniser does not load ({e})") from e
 
     def __len__(self) -> int:
         return len(self.bank)
@@ -465,13 +460,26 @@ def _same(x: Any, y: Any) -> bool:
     return x == y
 
 
+def harmoniser_net(info: Mapping[str, Any], state: Mapping[str, Tensor]):
+    """The ``ContextHarmoniser`` of a bank record ``info`` (``width``, ``scale``) with ``state``
+    loaded, in eval mode without gradients; ValueError with the first line of the cause when
+    the two do not fit."""
+    from facectx.zoo.harmoniser import ContextHarmoniser
+
+    try:
+        net = ContextHarmoniser(width=float(info["width"]), scale=int(info["scale"]))
+        net.load_state_dict(dict(state))
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(str(e).splitlines()[0][:200] if str(e) else type(e).__name__) from e
+    return net.eval().requires_grad_(False)
+
+
 def read_harmoniser(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """A trained context harmoniser from its training checkpoint (``python -m facectx.train
     experiment=lfw_harmoniser``): its bank record (constructor arguments and iteration) and
     float32 state dict, the EMA weights when the run kept them. ``CheckpointError`` naming the
     file when it is not a harmoniser checkpoint."""
     from facectx.checkpoint import load_checkpoint, read_meta
-    from facectx.zoo.harmoniser import ContextHarmoniser
 
     path = Path(path).expanduser()
     ckpt = load_checkpoint(path)
@@ -488,11 +496,9 @@ def read_harmoniser(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         "iteration": meta.iteration,
     }
     try:
-        ContextHarmoniser(width=info["width"], scale=info["scale"]).load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: its harmoniser weights do not fit its record ({str(e).splitlines()[0]})"
-        ) from e
+        harmoniser_net(info, state)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its harmoniser weights do not fit its record ({e})") from e
     return info, state
 
 
@@ -529,6 +535,7 @@ __all__ = [
     "PackedBank",
     "compare_banks",
     "encode_jpeg",
+    "harmoniser_net",
     "is_bank",
     "load_bank",
     "pack_bits",
